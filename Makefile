@@ -1,0 +1,33 @@
+# The two commands: `make run` (the whole stack, embedded SQLite, demo data) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+
+.PHONY: run test lint typecheck bench install clean
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(INSTALLED)
+
+install: $(INSTALLED)
+
+## Start gateway (8000) and services (8001-8003) with demo clients; Ctrl-C stops everything.
+run: $(INSTALLED)
+	$(VENV)/bin/lmx up
+
+## Every test suite, on SQLite and on PostgreSQL (set LMX_TEST_POSTGRES_URL to use another server).
+test: $(INSTALLED)
+	$(PY) -m pytest -q -p no:cacheprovider
+
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+## Benchmarks (never part of `make test`); see docs/performance.md.
+bench: $(INSTALLED)
+	$(PY) bench/upstream_clients.py
+
+clean:
+	rm -rf $(VENV) var

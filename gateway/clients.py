@@ -1,0 +1,142 @@
+"""The client registry: who may ask for tokens, for which organisation, with which scopes."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.models import Client
+from lmx_common.auth import OrganisationType
+from lmx_common.reference import is_municipality, is_province
+from lmx_common.scopes import SCOPES
+
+_hasher = PasswordHasher()  # argon2id with the library's defaults (RFC 9106 low-memory profile)
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+OIN = re.compile(r"^\d{20}$")
+CLIENT_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{2,99}$")
+
+
+class ClientRegistrationError(ValueError):
+    """A client definition that cannot be registered; the message lists every problem."""
+
+
+@dataclass(frozen=True)
+class NewClient:
+    client_id: str
+    name: str
+    organisation_oin: str
+    organisation_type: str
+    scopes: tuple[str, ...]
+    municipality_code: str | None = None
+    province_code: str | None = None
+    public_key_pem: str | None = None
+
+
+def validate(new: NewClient) -> list[str]:
+    problems = []
+    if not CLIENT_ID.match(new.client_id):
+        problems.append("client id: 3-100 characters, lower case letters, digits, '.', '_' or '-'")
+    if not OIN.match(new.organisation_oin):
+        problems.append("organisation OIN: 20 digits")
+    try:
+        org_type = OrganisationType(new.organisation_type)
+    except ValueError:
+        problems.append("organisation type: one of " + ", ".join(t.value for t in OrganisationType))
+        org_type = None
+    unknown = sorted(set(new.scopes) - set(SCOPES))
+    if unknown:
+        problems.append("unknown scopes: " + ", ".join(unknown))
+    if new.municipality_code is not None and not is_municipality(new.municipality_code):
+        problems.append(f"municipality code {new.municipality_code} is not in the reference list")
+    if new.province_code is not None and not is_province(new.province_code):
+        problems.append(f"province code {new.province_code} is not in the reference list")
+    if org_type == OrganisationType.MUNICIPALITY and new.municipality_code is None:
+        problems.append("a municipality client needs a municipality code")
+    if org_type == OrganisationType.PROVINCE and new.province_code is None:
+        problems.append("a province client needs a province code")
+    if new.public_key_pem is not None:
+        try:
+            load_pem_public_key(new.public_key_pem.encode())
+        except ValueError:
+            problems.append("public key: not a PEM public key")
+    return problems
+
+
+def hash_secret(secret: str) -> str:
+    return _hasher.hash(secret)
+
+
+async def add_client(session: AsyncSession, new: NewClient, with_secret: bool) -> tuple[Client, str | None]:
+    """Register a client; returns the generated secret once (only its hash is stored)."""
+    problems = validate(new)
+    if await get_client(session, new.client_id) is not None:
+        problems.append(f"client id {new.client_id} is taken")
+    if not with_secret and new.public_key_pem is None:
+        problems.append("a client needs a secret or a public key")
+    if problems:
+        raise ClientRegistrationError("; ".join(problems))
+    secret = secrets.token_urlsafe(32) if with_secret else None
+    client = Client(
+        client_id=new.client_id,
+        name=new.name,
+        organisation_oin=new.organisation_oin,
+        organisation_type=new.organisation_type,
+        municipality_code=new.municipality_code,
+        province_code=new.province_code,
+        scopes=" ".join(sorted(set(new.scopes))),
+        secret_hash=await asyncio.to_thread(hash_secret, secret) if secret else None,
+        public_key_pem=new.public_key_pem,
+        disabled=False,
+        created_at=datetime.now(UTC),
+    )
+    session.add(client)
+    await session.flush()
+    return client, secret
+
+
+async def reset_secret(session: AsyncSession, client: Client) -> str:
+    secret = secrets.token_urlsafe(32)
+    client.secret_hash = await asyncio.to_thread(hash_secret, secret)
+    await session.flush()
+    return secret
+
+
+async def get_client(session: AsyncSession, client_id: str) -> Client | None:
+    result = await session.execute(select(Client).where(Client.client_id == client_id))
+    return result.scalar_one_or_none()
+
+
+async def list_clients(session: AsyncSession) -> list[Client]:
+    result = await session.execute(select(Client).order_by(Client.client_id))
+    return list(result.scalars())
+
+
+async def set_disabled(session: AsyncSession, client_id: str, disabled: bool = True) -> Client | None:
+    client = await get_client(session, client_id)
+    if client is not None:
+        client.disabled = disabled
+        await session.flush()
+    return client
+
+
+def _verify(stored_hash: str, secret: str) -> bool:
+    try:
+        return _hasher.verify(stored_hash, secret)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+async def verify_secret(client: Client | None, secret: str) -> bool:
+    """Constant work whether or not the client exists, so timing does not reveal client ids."""
+    stored = client.secret_hash if client is not None and client.secret_hash else _DUMMY_HASH
+    ok = await asyncio.to_thread(_verify, stored, secret)
+    return ok and client is not None and client.secret_hash is not None

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from pydantic_settings import SettingsConfigDict
+
+from lmx_common.settings import CommonSettings
+
+VERSION = "0.1.0"
+
+
+class GatewaySettings(CommonSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore", frozen=True)
+
+    database_url: str = "sqlite+aiosqlite:///var/gateway.db"
+    # The public base URL; the `iss` of every token and the base of the token endpoint.
+    issuer: str = "http://127.0.0.1:8000"
+    token_audience: str = "urn:lmx:api"  # noqa: S105 - not a secret
+    token_ttl_seconds: int = 300
+    token_leeway_seconds: int = 30
+    # Longest lifetime we accept for a private_key_jwt client assertion.
+    max_assertion_lifetime_seconds: int = 300
+    # Encrypts the signing keys at rest (PKCS#8). Production refuses the development default.
+    key_passphrase: str = "development-only-key-passphrase"  # noqa: S105 - refused in production
+
+    registry_url: str = "http://127.0.0.1:8001"
+    certification_url: str = "http://127.0.0.1:8002"
+    housing_url: str = "http://127.0.0.1:8003"
+    connect_timeout: float = 2.0
+    read_timeout: float = 30.0
+    upstream_pool_size: int = 100
+
+    max_body_bytes: int = 32 * 1024 * 1024
+    # Per client; `limits` notation, e.g. "600/minute" or "50/second".
+    rate_limit: str = "1200/minute"
+    # Per remote address, for unauthenticated calls (token endpoint, public documents).
+    anonymous_rate_limit: str = "300/minute"
+    redis_url: str | None = None
+
+    @property
+    def token_endpoint(self) -> str:
+        return self.issuer.rstrip("/") + "/oauth/token"
+
+    def upstreams(self) -> dict[str, str]:
+        return {
+            "registry": self.registry_url.rstrip("/"),
+            "certification": self.certification_url.rstrip("/"),
+            "housing": self.housing_url.rstrip("/"),
+        }

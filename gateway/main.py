@@ -1,0 +1,106 @@
+"""create_app(): the gateway."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import aiohttp
+from fastapi import FastAPI
+
+from gateway import docs, oauth
+from gateway.config import VERSION, GatewaySettings
+from gateway.keys import KeyStore, ensure_key
+from gateway.proxy import ProxyMiddleware, ProxyState
+from gateway.ratelimit import RateLimiter
+from lmx_common.app import build_app
+from lmx_common.auth import TokenVerifier
+from lmx_common.db import Database
+from lmx_common.logging import configure_logging
+
+logger = logging.getLogger("lmx.gateway")
+
+DESCRIPTION = """The single public entry of the Labour Migration Exchange.
+
+Get an access token at `POST /oauth/token` (client credentials; `client_secret_basic` or
+`private_key_jwt`), then call `/registry/v1/…`, `/certification/v1/…` or `/housing/v1/…` with
+`Authorization: Bearer <token>`. The gateway checks the token and the route's scopes, limits the
+rate per client, adds a transaction id and a W3C `traceparent`, and answers `502`/`503`/`504`
+(problem types `/problems/gateway-…`) when a service fails.
+"""
+
+
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    settings = settings or GatewaySettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging("gateway", settings.log_level)
+        database = Database(settings.database_url)
+        key_store = KeyStore(database.sessionmaker, settings.key_passphrase)
+        async with database.sessionmaker() as session:  # first run in development: make a key
+            _, created = await ensure_key(session, settings.key_passphrase)
+            await session.commit()
+        if created:
+            logger.info("created a signing key")
+        verifier = TokenVerifier(
+            key_store,
+            settings.issuer,
+            settings.token_audience,
+            settings.token_leeway_seconds,
+            settings.max_authorization_header_bytes,
+        )
+        rate_limiter = RateLimiter(settings.rate_limit, settings.anonymous_rate_limit, settings.redis_url)
+        connector = aiohttp.TCPConnector(limit=settings.upstream_pool_size, keepalive_timeout=30)
+        upstream = aiohttp.ClientSession(
+            connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent", "Accept-Encoding")
+        )
+        app.state.settings = settings
+        app.state.database = database
+        app.state.key_store = key_store
+        app.state.rate_limiter = rate_limiter
+        app.state.proxy = ProxyState(
+            upstreams=settings.upstreams(),
+            session=upstream,
+            verifier=verifier,
+            rate_limiter=rate_limiter,
+            max_body_bytes=settings.max_body_bytes,
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.read_timeout,
+            max_authorization_bytes=settings.max_authorization_header_bytes,
+        )
+        checks = app.state.readiness_checks
+        checks["database"] = database.ping
+        for name, url in settings.upstreams().items():
+            checks[name] = _upstream_check(upstream, url, settings.connect_timeout)
+        if settings.redis_url:
+            checks["redis"] = rate_limiter.ping
+        logger.info("started", extra={"version": VERSION, "upstreams": settings.upstreams()})
+        try:
+            yield
+        finally:
+            await upstream.close()
+            await database.dispose()
+
+    app = build_app(
+        title="Labour Migration Exchange — gateway",
+        description=DESCRIPTION,
+        version=VERSION,
+        lifespan=lifespan,
+        openapi_path="/openapi.json",
+        routers=[oauth.router, docs.router],
+        inner_middleware=[ProxyMiddleware],
+    )
+    app.add_exception_handler(oauth.OAuthError, oauth.oauth_error_handler)
+    return app
+
+
+def _upstream_check(session: aiohttp.ClientSession, base_url: str, connect_timeout: float):  # type: ignore[no-untyped-def]
+    async def check() -> None:
+        timeout = aiohttp.ClientTimeout(total=2.0, sock_connect=connect_timeout)
+        async with session.get(base_url + "/health/live", timeout=timeout) as response:
+            if response.status != 200:
+                raise ConnectionError(f"upstream answered {response.status}")
+
+    return check

@@ -1,0 +1,225 @@
+"""The proxy: authenticate, authorise, limit, forward to the upstream service, and answer for it when it fails.
+
+A pure ASGI middleware in front of the gateway's own routes, so a proxied call costs no routing
+or dependency resolution; everything it answers itself is problem+json.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+import aiohttp
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from gateway import routes
+from gateway.ratelimit import RateLimiter
+from lmx_common.auth import AuthError, TokenVerifier, insufficient_scope
+from lmx_common.problems import ProblemError, problem_body
+from lmx_common.tracing import TRANSACTION_HEADER, TraceContext
+
+logger = logging.getLogger("lmx.gateway.proxy")
+
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+        "proxy-connection",
+    }
+)
+# Headers a caller could use to pose as someone else, or to forge what the gateway asserts.
+IDENTITY_HEADERS = frozenset(
+    {
+        "forwarded",
+        "x-forwarded-for",
+        "x-forwarded-host",
+        "x-forwarded-proto",
+        "x-forwarded-prefix",
+        "x-forwarded-port",
+        "x-real-ip",
+        "x-client-id",
+        "x-client-ip",
+        "x-organisation",
+        "x-organization",
+        "x-org",
+        "x-oin",
+        "x-principal",
+        "x-remote-user",
+        "remote-user",
+        "x-user",
+        "x-user-id",
+        "x-scopes",
+        "x-scope",
+    }
+)
+IDENTITY_PREFIXES = ("x-consumer-", "x-authenticated-", "x-lmx-", "x-auth-", "x-org-", "x-user-")
+# Set by the gateway itself below; whatever the caller sent is dropped.
+OWN_HEADERS = frozenset({"host", "content-length", "traceparent", "tracestate", TRANSACTION_HEADER})
+RESPONSE_DROP = frozenset(h.encode() for h in HOP_BY_HOP | {"content-length", "server", "date"})
+
+
+@dataclass
+class ProxyState:
+    upstreams: dict[str, str]
+    session: aiohttp.ClientSession
+    verifier: TokenVerifier
+    rate_limiter: RateLimiter
+    max_body_bytes: int
+    connect_timeout: float
+    read_timeout: float
+    max_authorization_bytes: int
+
+
+async def _send_problem(
+    send: Send, status: int, detail: str, instance: str, slug: str | None = None, headers: dict[str, str] | None = None
+) -> None:
+    import json
+
+    body = json.dumps(problem_body(status, detail, instance, slug), separators=(",", ":")).encode()
+    raw = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]
+    raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+class ProxyMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        service, sep, rest = path[1:].partition("/")
+        if service not in routes.SERVICES:
+            await self.app(scope, receive, send)
+            return
+        upstream_path = "/" + rest if sep else "/"
+        try:
+            await self._proxy(scope, receive, send, service, upstream_path)
+        except ProblemError as exc:
+            await _send_problem(send, exc.status, exc.detail, path, exc.slug, dict(exc.headers))
+
+    async def _proxy(self, scope: Scope, receive: Receive, send: Send, service: str, upstream_path: str) -> None:
+        state: ProxyState = scope["app"].state.proxy
+        method: str = scope["method"]
+        rule = routes.match(service, upstream_path, method)
+        if rule is None:
+            raise ProblemError(404, "No resource at this path.", slug="not-found")
+
+        headers: dict[str, str] = {}
+        authorization = None
+        content_length = None
+        connection_named: set[str] = set()
+        for raw_key, raw_value in scope["headers"]:
+            key = raw_key.decode("latin-1").lower()
+            value = raw_value.decode("latin-1")
+            if key == "authorization":
+                authorization = value
+            elif key == "content-length":
+                content_length = value
+            elif key == "connection":
+                connection_named.update(v.strip().lower() for v in value.split(","))
+            if key in HOP_BY_HOP or key in IDENTITY_HEADERS or key in OWN_HEADERS or key.startswith(IDENTITY_PREFIXES):
+                continue
+            headers[key] = value
+        for key in connection_named:
+            headers.pop(key, None)
+
+        client_key = scope["client"][0] if scope.get("client") else "unknown"
+        if rule.public:
+            headers.pop("authorization", None)
+            retry = await state.rate_limiter.check(client_key, anonymous=True)
+        else:
+            if authorization is None:
+                raise AuthError("A bearer token is required.", error=None)
+            if len(authorization) > state.max_authorization_bytes:
+                raise AuthError("The Authorization header is too large.")
+            scheme, _, token = authorization.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise AuthError("The Authorization header must use the Bearer scheme.", error="invalid_request")
+            principal = await state.verifier.verify(token.strip())
+            scope["state"]["client_id"] = principal.client_id
+            if rule.any_of_scopes != routes.AUTHENTICATED and not principal.has_any_scope(*rule.any_of_scopes):
+                raise insufficient_scope(rule.any_of_scopes)
+            retry = await state.rate_limiter.check(principal.client_id)
+        if retry is not None:
+            raise ProblemError(
+                429,
+                "Rate limit exceeded; retry later.",
+                slug="too-many-requests",
+                headers={"Retry-After": str(int(retry))},
+            )
+
+        body = await self._read_body(receive, content_length, state.max_body_bytes)
+
+        trace: TraceContext = scope["state"]["trace"]
+        headers["traceparent"] = trace.traceparent
+        headers[TRANSACTION_HEADER] = scope["state"]["transaction_id"]
+        headers["x-forwarded-for"] = client_key
+        headers["x-forwarded-proto"] = scope.get("scheme", "http")
+        headers["x-forwarded-prefix"] = "/" + service
+        query = scope.get("query_string", b"").decode("latin-1")
+        url = state.upstreams[service] + upstream_path + (f"?{query}" if query else "")
+
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=state.connect_timeout, sock_read=state.read_timeout)
+        try:
+            async with state.session.request(
+                method, url, headers=headers, data=body or None, allow_redirects=False, timeout=timeout
+            ) as response:
+                payload = await response.read()
+                out = [(k.lower(), v) for k, v in response.raw_headers if k.lower() not in RESPONSE_DROP]
+                status = response.status
+        except (aiohttp.ConnectionTimeoutError, aiohttp.ClientConnectorError) as exc:
+            logger.warning("upstream unavailable", extra={"service": service, "errorType": type(exc).__name__})
+            raise ProblemError(
+                503,
+                f"The {service} service could not be reached.",
+                slug="gateway-upstream-unavailable",
+                headers={"Retry-After": "5"},
+            ) from exc
+        except (aiohttp.SocketTimeoutError, TimeoutError) as exc:
+            logger.warning("upstream timeout", extra={"service": service})
+            raise ProblemError(
+                504, f"The {service} service did not answer in time.", slug="gateway-upstream-timeout"
+            ) from exc
+        except aiohttp.ClientError as exc:
+            logger.warning("bad upstream response", extra={"service": service, "errorType": type(exc).__name__})
+            raise ProblemError(
+                502, f"The {service} service gave no valid response.", slug="gateway-bad-upstream-response"
+            ) from exc
+        out.append((b"content-length", str(len(payload)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": out})
+        await send({"type": "http.response.body", "body": payload})
+
+    @staticmethod
+    async def _read_body(receive: Receive, content_length: str | None, limit: int) -> bytes:
+        if content_length is not None:
+            try:
+                declared = int(content_length)
+            except ValueError as exc:
+                raise ProblemError(400, "Content-Length is not a number.", slug="invalid-input") from exc
+            if declared > limit:
+                raise ProblemError(413, f"The request body exceeds {limit} bytes.", slug="payload-too-large")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise asyncio.CancelledError
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise ProblemError(413, f"The request body exceeds {limit} bytes.", slug="payload-too-large")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)

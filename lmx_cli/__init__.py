@@ -1,0 +1,1 @@
+"""The lmx command: set-up steps one by one, and `lmx up` for the whole stack."""

@@ -1,0 +1,138 @@
+"""Start the gateway and the three services as processes, wait until ready, stop them on Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+APPS = {
+    "registry": "services.registry.main:create_app",
+    "certification": "services.certification.main:create_app",
+    "housing": "services.housing.main:create_app",
+    "gateway": "gateway.main:create_app",
+}
+
+
+def _environment(
+    host: str, ports: dict[str, int], credentials: dict[str, dict[str, Any]], base: dict[str, str]
+) -> dict[str, str]:
+    gateway = f"http://{host}:{ports['gateway']}"
+    env = dict(base)
+    env.setdefault("GATEWAY_ISSUER", gateway)
+    for service in ("registry", "certification", "housing"):
+        prefix = service.upper()
+        env.setdefault(f"GATEWAY_{prefix}_URL", f"http://{host}:{ports[service]}")
+        env.setdefault(f"{prefix}_JWKS_URL", gateway + "/.well-known/jwks.json")
+        env.setdefault(f"{prefix}_TOKEN_ISSUER", env["GATEWAY_ISSUER"])
+    env.setdefault("HOUSING_GATEWAY_URL", gateway)
+    housing = credentials.get("housing-service")
+    if housing:
+        env.setdefault("HOUSING_CLIENT_ID", "housing-service")
+        env.setdefault("HOUSING_CLIENT_SECRET", housing["clientSecret"])
+    return env
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - our own loopback URL
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _stop(processes: dict[str, subprocess.Popen[bytes]]) -> None:
+    for process in processes.values():
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    for process in processes.values():
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def run_stack(
+    host: str, ports: dict[str, int], credentials: dict[str, dict[str, Any]], base_env: dict[str, str]
+) -> int:
+    env = _environment(host, ports, credentials, base_env)
+    processes: dict[str, subprocess.Popen[bytes]] = {}
+    stopping = False
+
+    def on_signal(_signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        for name, target in APPS.items():
+            processes[name] = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    target,
+                    "--factory",
+                    "--host",
+                    host,
+                    "--port",
+                    str(ports[name]),
+                    "--no-access-log",
+                    "--no-server-header",
+                    "--loop",
+                    "uvloop",
+                    "--http",
+                    "httptools",
+                    "--timeout-graceful-shutdown",
+                    "5",
+                ],
+                env=env,
+                start_new_session=True,  # Ctrl-C reaches us; we stop the children in order
+            )
+        gateway = f"http://{host}:{ports['gateway']}"
+        deadline = time.monotonic() + 60
+        while not _ready(gateway + "/health/ready"):
+            if stopping or time.monotonic() > deadline or any(p.poll() is not None for p in processes.values()):
+                print("the stack did not become ready; stopping", file=sys.stderr)
+                return 1
+            time.sleep(0.3)
+        _banner(gateway, ports, host, credentials)
+        while not stopping:
+            for name, process in processes.items():
+                if process.poll() is not None:
+                    print(f"{name} exited with {process.returncode}; stopping the stack", file=sys.stderr)
+                    return 1
+            time.sleep(0.3)
+        print("stopping…", file=sys.stderr)
+        return 0
+    finally:
+        _stop(processes)
+        print("stopped", file=sys.stderr)
+
+
+def _banner(gateway: str, ports: dict[str, int], host: str, credentials: dict[str, dict[str, Any]]) -> None:
+    lines = [
+        "",
+        "Labour Migration Exchange is running (Ctrl-C stops it):",
+        f"  gateway        {gateway}   (docs: {gateway}/docs)",
+    ]
+    for service in ("registry", "certification", "housing"):
+        lines.append(f"  {service:<14} http://{host}:{ports[service]}   (through the gateway: {gateway}/{service}/v1)")
+    if "halderberge" in credentials:
+        secret = credentials["halderberge"]["clientSecret"]
+        lines += [
+            "",
+            "Demo client credentials: var/demo-clients.json (development only). Try:",
+            f"  TOKEN=$(curl -s -u halderberge:{secret} -d grant_type=client_credentials {gateway}/oauth/token"
+            " | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')",
+            f"  curl -s -H \"Authorization: Bearer $TOKEN\" '{gateway}/registry/v1/municipalities?provinceCode=PV30'",
+            "",
+        ]
+    print("\n".join(lines), flush=True)

@@ -1,0 +1,1 @@
+"""Plumbing shared by the gateway and the services: imported, never run."""

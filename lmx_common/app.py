@@ -1,0 +1,225 @@
+"""App factories: what every component has (errors, headers, OpenAPI, health), and the services' lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from lmx_common.auth import JwksKeySource, TokenVerifier
+from lmx_common.db import Database
+from lmx_common.logging import configure_logging
+from lmx_common.middleware import RequestContextMiddleware
+from lmx_common.problems import PROBLEM_MEDIA_TYPE, ProblemError, install_problem_handlers
+from lmx_common.settings import ServiceSettings
+
+logger = logging.getLogger("lmx.app")
+
+CONTACT = {
+    "name": "Labour Migration Exchange team",
+    "url": "https://github.com/labour-migration-exchange",
+    "email": "lmx@example.nl",
+}
+LICENSE = {"name": "EUPL-1.2", "url": "https://eupl.eu/1.2/en/"}
+
+ReadinessCheck = Callable[[], Awaitable[None]]
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "RFC 9457 problem details.",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string", "format": "uri-reference"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string", "format": "uri-reference"},
+        "invalidParams": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "reason"],
+                "properties": {
+                    "name": {"type": "string"},
+                    "code": {"type": "string"},
+                    "reason": {"type": "string"},
+                    "in": {"type": "string", "enum": ["query", "path", "header", "body", "cookie"]},
+                },
+            },
+        },
+    },
+}
+
+
+def _problem_ref(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+
+
+class HealthStatus(BaseModel):
+    status: str
+    checks: dict[str, str] = {}
+
+
+def _openapi_that_tells_the_truth(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """FastAPI documents 422 for validation; we answer 400 problem+json, 401 and 403 for secured routes."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = original()
+        schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+        schemas = schema["components"]["schemas"]
+        for name in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(name, None)
+        for path_item in schema.get("paths", {}).values():
+            for operation in path_item.values():
+                responses = operation.setdefault("responses", {})
+                if (
+                    responses.pop("422", None) is not None
+                    or operation.get("parameters")
+                    or operation.get("requestBody")
+                ):
+                    responses.setdefault("400", _problem_ref("Invalid input; every invalid parameter listed."))
+                if operation.get("security"):
+                    responses.setdefault("401", _problem_ref("No valid access token."))
+                    responses.setdefault("403", _problem_ref("The token lacks a required scope."))
+                responses.setdefault("500", _problem_ref("Unexpected error."))
+        app.openapi_schema = schema
+        return schema
+
+    return openapi
+
+
+def build_app(
+    *,
+    title: str,
+    description: str,
+    version: str,
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
+    openapi_path: str,
+    routers: Sequence[APIRouter] = (),
+    servers: list[dict[str, str]] | None = None,
+    inner_middleware: Sequence[Any] = (),
+) -> FastAPI:
+    """What every component shares: problem handlers, headers, public OpenAPI, liveness and readiness."""
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=version,
+        contact=CONTACT,
+        license_info=LICENSE,
+        lifespan=lifespan,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        servers=servers,
+    )
+    app.state.readiness_checks = {}
+    install_problem_handlers(app)
+    for middleware in inner_middleware:  # added first = closer to the routes
+        app.add_middleware(middleware)
+    app.add_middleware(RequestContextMiddleware, api_version=version)
+    for router in routers:
+        app.include_router(router)
+    app.openapi = _openapi_that_tells_the_truth(app)  # type: ignore[method-assign]
+
+    @app.get(openapi_path, include_in_schema=False)
+    async def openapi_document() -> JSONResponse:
+        return JSONResponse(
+            app.openapi(),
+            headers={"Access-Control-Allow-Origin": "*", "Cache-Control": "no-cache"},
+        )
+
+    @app.get("/health/live", tags=["health"], response_model=HealthStatus, summary="Liveness")
+    async def live() -> HealthStatus:
+        return HealthStatus(status="up")
+
+    @app.get(
+        "/health/ready",
+        tags=["health"],
+        response_model=HealthStatus,
+        summary="Readiness",
+        responses={503: _problem_ref("A dependency is down.")},
+    )
+    async def ready(request: Request) -> HealthStatus:
+        checks: dict[str, ReadinessCheck] = request.app.state.readiness_checks
+        results = await asyncio.gather(*(asyncio.wait_for(c(), 3.0) for c in checks.values()), return_exceptions=True)
+        report = {
+            name: ("down" if isinstance(r, BaseException) else "up") for name, r in zip(checks, results, strict=True)
+        }
+        if any(v == "down" for v in report.values()):
+            raise ProblemError(
+                503,
+                "Not ready: " + ", ".join(k for k, v in report.items() if v == "down"),
+                slug="service-unavailable",
+                extra={"checks": report},
+            )
+        return HealthStatus(status="up", checks=report)
+
+    return app
+
+
+def create_service_app(
+    *,
+    component: str,
+    title: str,
+    description: str,
+    version: str,
+    settings: ServiceSettings,
+    routers: Sequence[APIRouter],
+    on_startup: Callable[[FastAPI], Awaitable[None]] | None = None,
+) -> FastAPI:
+    """A resource service: own database, token verification against the gateway's JWKS."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(component, settings.log_level)
+        database = Database(settings.database_url)
+        http = httpx.AsyncClient(timeout=httpx.Timeout(5.0, connect=2.0))
+        app.state.settings = settings
+        app.state.database = database
+        app.state.http = http
+        if not hasattr(app.state, "token_verifier"):  # tests may inject a verifier with their own keys
+            keys = JwksKeySource(
+                settings.jwks_url, http, settings.jwks_cache_seconds, settings.jwks_min_refresh_seconds
+            )
+            app.state.token_verifier = TokenVerifier(
+                keys,
+                settings.token_issuer,
+                settings.token_audience,
+                settings.token_leeway_seconds,
+                settings.max_authorization_header_bytes,
+            )
+        app.state.readiness_checks["database"] = database.ping
+        if on_startup is not None:
+            await on_startup(app)
+        logger.info("started", extra={"version": version})
+        try:
+            yield
+        finally:
+            await http.aclose()
+            await database.dispose()
+
+    return build_app(
+        title=title,
+        description=description,
+        version=version,
+        lifespan=lifespan,
+        openapi_path="/v1/openapi.json",
+        routers=routers,
+        servers=[
+            {"url": f"/{component}", "description": "Through the gateway"},
+            {"url": "/", "description": "Directly"},
+        ],
+    )

@@ -1,0 +1,265 @@
+"""Bearer-token verification (RFC 9068 access tokens, RFC 8725 rules) and the caller's principal."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Protocol
+
+import httpx
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import HTTPBearer
+
+from lmx_common.problems import ProblemError
+
+ALLOWED_ALGORITHMS = ["RS256"]
+ACCESS_TOKEN_TYP = {"at+jwt", "application/at+jwt"}
+REALM = "labour-migration-exchange"
+
+
+class OrganisationType(enum.StrEnum):
+    MUNICIPALITY = "municipality"
+    INFORMATION_POINT = "information-point"
+    PROVINCE = "province"
+    NATIONAL = "national"
+    INSPECTORATE = "inspectorate"
+    CERTIFIER = "certifier"
+    SERVICE = "service"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the client and the organisation it acts for, from a verified token."""
+
+    client_id: str
+    organisation_oin: str
+    organisation_type: OrganisationType
+    scopes: frozenset[str]
+    token_id: str
+    expires_at: int
+    municipality_code: str | None = None
+    province_code: str | None = None
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
+
+    def has_any_scope(self, *scopes: str) -> bool:
+        return any(s in self.scopes for s in scopes)
+
+
+class AuthError(ProblemError):
+    """401 with an RFC 6750 WWW-Authenticate challenge."""
+
+    def __init__(self, description: str, error: str | None = "invalid_token") -> None:
+        challenge = f'Bearer realm="{REALM}"'
+        if error:
+            challenge += f', error="{error}", error_description="{description}"'
+        super().__init__(401, description, slug="unauthorized", headers={"WWW-Authenticate": challenge})
+
+
+def insufficient_scope(required: tuple[str, ...]) -> ProblemError:
+    scope = " ".join(required)
+    return ProblemError(
+        403,
+        f"This operation requires one of the scopes: {scope}.",
+        slug="forbidden",
+        headers={"WWW-Authenticate": f'Bearer realm="{REALM}", error="insufficient_scope", scope="{scope}"'},
+    )
+
+
+class KeySource(Protocol):
+    async def key_for(self, kid: str) -> jwt.PyJWK | None:
+        """The public key with this kid, refreshing the key set once when it is unknown."""
+
+
+class JwksKeySource:
+    """The gateway's JWKS fetched over HTTP, cached, and refreshed when an unknown kid shows up."""
+
+    def __init__(
+        self,
+        url: str,
+        client: httpx.AsyncClient,
+        cache_seconds: float = 300,
+        min_refresh_seconds: float = 5.0,
+    ) -> None:
+        self.url = url
+        self.client = client
+        self.cache_seconds = cache_seconds
+        self.min_refresh_seconds = min_refresh_seconds
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def _refresh(self) -> None:
+        response = await self.client.get(self.url, timeout=5.0)
+        response.raise_for_status()
+        keys: dict[str, jwt.PyJWK] = {}
+        for data in response.json().get("keys", []):
+            if data.get("kty") != "RSA" or "kid" not in data:
+                continue
+            try:
+                keys[data["kid"]] = jwt.PyJWK(data, algorithm="RS256")
+            except jwt.PyJWTError:
+                continue
+        self._keys = keys
+        self._fetched_at = time.monotonic()
+
+    async def key_for(self, kid: str) -> jwt.PyJWK | None:
+        age = time.monotonic() - self._fetched_at
+        if kid in self._keys and age < self.cache_seconds:
+            return self._keys[kid]
+        async with self._lock:
+            age = time.monotonic() - self._fetched_at
+            stale = age >= self.cache_seconds
+            unknown_and_may_refresh = kid not in self._keys and age >= self.min_refresh_seconds
+            if stale or unknown_and_may_refresh:
+                try:
+                    await self._refresh()
+                except (httpx.HTTPError, ValueError) as exc:
+                    if not self._keys:
+                        raise ProblemError(
+                            503, "The token issuer's keys could not be fetched.", slug="service-unavailable"
+                        ) from exc
+        return self._keys.get(kid)
+
+
+class TokenVerifier:
+    """Verifies access tokens completely; remembers verified tokens until they expire."""
+
+    def __init__(
+        self,
+        keys: KeySource,
+        issuer: str,
+        audience: str,
+        leeway: int = 30,
+        max_token_bytes: int = 8192,
+        cache_size: int = 10_000,
+    ) -> None:
+        self.keys = keys
+        self.issuer = issuer
+        self.audience = audience
+        self.leeway = leeway
+        self.max_token_bytes = max_token_bytes
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, Principal] = OrderedDict()
+
+    async def verify(self, token: str) -> Principal:
+        cached = self._cache.get(token)
+        if cached is not None:
+            if time.time() <= cached.expires_at + self.leeway:
+                return cached
+            del self._cache[token]
+            raise AuthError("The access token has expired.")
+        principal = await self._verify_uncached(token)
+        self._cache[token] = principal
+        if len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return principal
+
+    async def _verify_uncached(self, token: str) -> Principal:
+        if len(token) > self.max_token_bytes:
+            raise AuthError("The access token is too large.")
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise AuthError("The access token is malformed.") from exc
+        if header.get("alg") not in ALLOWED_ALGORITHMS:
+            raise AuthError("The access token's algorithm is not allowed.")
+        if str(header.get("typ", "")).lower() not in ACCESS_TOKEN_TYP:
+            raise AuthError("The token is not an access token (typ must be at+jwt).")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise AuthError("The access token has no key id.")
+        key = await self.keys.key_for(kid)
+        if key is None:
+            raise AuthError("The access token is signed with an unknown key.")
+        try:
+            # jku/x5u/jwk headers are never consulted: the key comes only from our own key source.
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key.key,
+                algorithms=ALLOWED_ALGORITHMS,
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway,
+                options={"require": ["exp", "iat", "iss", "aud", "sub", "jti", "client_id", "org", "org_type"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise AuthError("The access token has expired.") from exc
+        except jwt.ImmatureSignatureError as exc:
+            raise AuthError("The access token is not yet valid.") from exc
+        except jwt.InvalidAudienceError as exc:
+            raise AuthError("The access token is not meant for this API.") from exc
+        except jwt.InvalidIssuerError as exc:
+            raise AuthError("The access token has an unknown issuer.") from exc
+        except jwt.PyJWTError as exc:
+            raise AuthError("The access token is invalid.") from exc
+        return principal_from_claims(claims)
+
+
+def principal_from_claims(claims: dict[str, Any]) -> Principal:
+    try:
+        org_type = OrganisationType(claims["org_type"])
+    except ValueError as exc:
+        raise AuthError("The access token names an unknown organisation type.") from exc
+    if claims["iat"] > time.time() + 60:
+        raise AuthError("The access token was issued in the future.")
+    scope = claims.get("scope", "")
+    if not isinstance(scope, str):
+        raise AuthError("The access token's scope claim is invalid.")
+    return Principal(
+        client_id=str(claims["client_id"]),
+        organisation_oin=str(claims["org"]),
+        organisation_type=org_type,
+        scopes=frozenset(scope.split()),
+        token_id=str(claims["jti"]),
+        expires_at=int(claims["exp"]),
+        municipality_code=claims.get("municipality_code"),
+        province_code=claims.get("province_code"),
+    )
+
+
+def bearer_token(request: Request, max_bytes: int) -> str:
+    header = request.headers.get("authorization")
+    if not header:
+        raise AuthError("A bearer token is required.", error=None)
+    if len(header) > max_bytes:
+        raise AuthError("The Authorization header is too large.")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthError("The Authorization header must use the Bearer scheme.", error="invalid_request")
+    return token.strip()
+
+
+# Declared only so the OpenAPI shows the bearer scheme; verification is ours.
+_bearer_doc = HTTPBearer(
+    auto_error=False, bearerFormat="JWT", description="An access token from the gateway's /oauth/token endpoint."
+)
+
+
+async def current_principal(request: Request, _doc: Any = Depends(_bearer_doc)) -> Principal:
+    verifier: TokenVerifier = request.app.state.token_verifier
+    token = bearer_token(request, verifier.max_token_bytes)
+    principal = await verifier.verify(token)
+    request.state.client_id = principal.client_id
+    request.state.principal = principal
+    return principal
+
+
+CallerDep = Annotated[Principal, Depends(current_principal)]
+
+
+def require_scopes(*any_of: str) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency that passes callers holding at least one of the scopes."""
+
+    async def dependency(principal: CallerDep) -> Principal:
+        if not principal.has_any_scope(*any_of):
+            raise insufficient_scope(any_of)
+        return principal
+
+    return dependency

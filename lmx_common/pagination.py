@@ -1,0 +1,78 @@
+"""Cursor (keyset) pagination: opaque cursors and `next` links."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, Field
+from starlette.requests import Request
+
+from lmx_common.problems import InvalidParam, invalid_input
+
+T = TypeVar("T")
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+
+
+class Link(BaseModel):
+    href: str
+
+
+class PageLinks(BaseModel):
+    self_: Link = Field(alias="self")
+    next: Link | None = None
+
+    model_config = {"populate_by_name": True}
+
+
+class Page(BaseModel, Generic[T]):
+    """A page of results; follow `_links.next.href` until it is absent."""
+
+    items: list[T]
+    links: PageLinks = Field(alias="_links")
+
+    model_config = {"populate_by_name": True}
+
+
+def encode_cursor(position: dict[str, Any]) -> str:
+    raw = json.dumps(position, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, keys: set[str], name: str = "cursor") -> dict[str, Any]:
+    """Decode a cursor made by :func:`encode_cursor`; a tampered or foreign one is a 400."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        value = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise invalid_input([InvalidParam(name, "Not a cursor returned by this API.", "cursor", "query")]) from exc
+    if not isinstance(value, dict) or set(value) != keys:
+        raise invalid_input([InvalidParam(name, "Not a cursor returned by this API.", "cursor", "query")])
+    return value
+
+
+def page_links(request: Request, next_cursor: str | None, prefix: str = "") -> PageLinks:
+    """Links relative to the API root, so they stay right behind the gateway.
+
+    ``prefix`` is prepended to the request path (the gateway forwards X-Forwarded-Prefix).
+    """
+    forwarded_prefix = request.headers.get("x-forwarded-prefix", "")
+    path = (prefix or forwarded_prefix) + request.url.path
+    self_href = path + (f"?{request.url.query}" if request.url.query else "")
+    next_link = None
+    if next_cursor is not None:
+        params = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
+        params.append(("cursor", next_cursor))
+        query = "&".join(f"{k}={_quote(v)}" for k, v in params)
+        next_link = Link(href=f"{path}?{query}")
+    return PageLinks(self_=Link(href=self_href), next=next_link)
+
+
+def _quote(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(value, safe="")

@@ -1,0 +1,231 @@
+"""RFC 9457 problem details for every error, including the framework's own."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+# Problem types are relative URIs; the gateway serves a description of each at /problems/<slug>.
+PROBLEM_PATH = "/problems/"
+
+logger = logging.getLogger("lmx.problems")
+
+# slug -> (title, description). The one list of problem types; docs/problems.md mirrors it.
+PROBLEM_TYPES: dict[str, tuple[str, str]] = {
+    "invalid-input": ("Invalid input", "One or more parameters are invalid; see invalidParams."),
+    "unauthorized": ("Unauthorized", "No valid bearer token was presented."),
+    "forbidden": ("Forbidden", "The token is valid but lacks a scope this operation requires."),
+    "not-found": ("Not found", "The resource does not exist or is not visible to the caller."),
+    "method-not-allowed": ("Method not allowed", "The resource does not support this method."),
+    "not-acceptable": ("Not acceptable", "No acceptable representation is available."),
+    "conflict": ("Conflict", "The request conflicts with the current state of the resource."),
+    "precondition-failed": ("Precondition failed", "The If-Match header does not match the current ETag."),
+    "precondition-required": ("Precondition required", "This update requires an If-Match header."),
+    "payload-too-large": ("Payload too large", "The request body exceeds the limit."),
+    "unsupported-media-type": ("Unsupported media type", "The request body has an unsupported type."),
+    "unprocessable": ("Unprocessable request", "The request is well-formed but cannot be processed."),
+    "too-many-requests": ("Too many requests", "The client exceeded its rate limit; see Retry-After."),
+    "internal-error": ("Internal error", "An unexpected error occurred; it has been logged."),
+    "service-unavailable": ("Service unavailable", "A dependency of this component is unavailable."),
+    "gateway-bad-upstream-response": (
+        "Bad response from upstream service",
+        "The gateway answered: the upstream service closed the connection or sent an invalid response.",
+    ),
+    "gateway-upstream-unavailable": (
+        "Upstream service unavailable",
+        "The gateway answered: it could not connect to the upstream service within the connect timeout.",
+    ),
+    "gateway-upstream-timeout": (
+        "Upstream service timed out",
+        "The gateway answered: the upstream service did not respond within the read timeout.",
+    ),
+}
+
+_STATUS_SLUGS = {
+    400: "invalid-input",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    406: "not-acceptable",
+    409: "conflict",
+    412: "precondition-failed",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+    422: "unprocessable",
+    428: "precondition-required",
+    429: "too-many-requests",
+    503: "service-unavailable",
+}
+
+
+def problem_type(slug: str) -> str:
+    return PROBLEM_PATH + slug
+
+
+@dataclass
+class InvalidParam:
+    """One invalid parameter, as in the NL GOV API Design Rules problem extension."""
+
+    name: str
+    reason: str
+    code: str = "invalid"
+    location: str | None = None
+
+    def as_dict(self) -> dict[str, str]:
+        item = {"name": self.name, "code": self.code, "reason": self.reason}
+        if self.location:
+            item["in"] = self.location
+        return item
+
+
+@dataclass
+class ProblemError(Exception):
+    """A domain or HTTP error that renders as problem+json."""
+
+    status: int
+    detail: str
+    slug: str | None = None
+    title: str | None = None
+    invalid_params: Sequence[InvalidParam] = ()
+    headers: Mapping[str, str] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__init__(self.detail)
+
+
+def invalid_input(params: Sequence[InvalidParam], detail: str | None = None) -> ProblemError:
+    return ProblemError(
+        400, detail or f"{len(params)} invalid parameter(s).", slug="invalid-input", invalid_params=params
+    )
+
+
+def problem_body(
+    status: int,
+    detail: str,
+    instance: str,
+    slug: str | None = None,
+    title: str | None = None,
+    invalid_params: Sequence[InvalidParam] = (),
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    slug = slug or _STATUS_SLUGS.get(status, "internal-error")
+    default_title = PROBLEM_TYPES.get(slug, (HTTPStatus(status).phrase, ""))[0]
+    body: dict[str, Any] = {
+        "type": problem_type(slug),
+        "title": title or default_title,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+    }
+    if invalid_params:
+        body["invalidParams"] = [p.as_dict() for p in invalid_params]
+    if extra:
+        body.update(extra)
+    return body
+
+
+def problem_response(
+    request: Request | None,
+    status: int,
+    detail: str,
+    slug: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    invalid_params: Sequence[InvalidParam] = (),
+    title: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+    instance: str | None = None,
+) -> JSONResponse:
+    if instance is not None:
+        path = instance
+    elif request is not None:  # behind the gateway, the path the caller used
+        path = request.headers.get("x-forwarded-prefix", "") + request.url.path
+    else:
+        path = ""
+    body = problem_body(status, detail, path, slug, title, invalid_params, extra)
+    return JSONResponse(body, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_MEDIA_TYPE)
+
+
+def _location_and_name(loc: Sequence[int | str]) -> tuple[str | None, str]:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in {"query", "path", "header", "cookie", "body"}:
+        location, rest = parts[0], parts[1:]
+        return location, ".".join(rest) if rest else location
+    return None, ".".join(parts)
+
+
+def validation_params(errors: Sequence[Any]) -> list[InvalidParam]:
+    params = []
+    for error in errors:
+        location, name = _location_and_name(error.get("loc", ()))
+        params.append(
+            InvalidParam(
+                name=name or "body",
+                reason=str(error.get("msg", "invalid")),
+                code=str(error.get("type", "invalid")),
+                location=location,
+            )
+        )
+    return params
+
+
+async def _problem_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ProblemError)
+    return problem_response(
+        request,
+        exc.status,
+        exc.detail,
+        exc.slug,
+        exc.headers,
+        exc.invalid_params,
+        exc.title,
+        exc.extra,
+    )
+
+
+async def _http_exception_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = "No resource at this path."
+    return problem_response(request, exc.status_code, detail, headers=exc.headers)
+
+
+async def _validation_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    params = validation_params(exc.errors())
+    return problem_response(
+        request, 400, f"{len(params)} invalid parameter(s).", "invalid-input", invalid_params=params
+    )
+
+
+async def _unhandled_handler(request: Request, exc: Exception) -> Response:
+    # The exception type only: messages can carry data from the request.
+    logger.error("unhandled error", extra={"error_type": type(exc).__name__, "path": request.url.path}, exc_info=exc)
+    return problem_response(request, 500, "An unexpected error occurred.", "internal-error")
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ProblemError, _problem_error_handler)
+    app.add_exception_handler(StarletteHTTPException, _http_exception_handler)
+    app.add_exception_handler(RequestValidationError, _validation_handler)
+    app.add_exception_handler(Exception, _unhandled_handler)
+
+
+def problem_openapi_response(description: str) -> dict[str, Any]:
+    """An entry for a route's ``responses=`` so the OpenAPI documents the problem body."""
+    return {
+        "description": description,
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }

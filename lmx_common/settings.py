@@ -1,0 +1,54 @@
+"""Settings shared by every component; each component subclasses with its own env prefix."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEVELOPMENT_MARKER = "development-only"
+
+
+class CommonSettings(BaseSettings):
+    """Settings every process has. Subclasses set `env_prefix` (GATEWAY_, REGISTRY_, ...)."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    environment: Literal["development", "production"] = "development"
+    database_url: str = "sqlite+aiosqlite:///var/component.db"
+    log_level: str = "INFO"
+    # Maximum length of an Authorization header we are willing to parse (bytes).
+    max_authorization_header_bytes: int = 8192
+
+    def development_secrets(self) -> list[str]:
+        """Names of settings that still hold a development default."""
+        found = []
+        for name, value in self.model_dump().items():
+            if isinstance(value, str) and DEVELOPMENT_MARKER in value:
+                found.append(name)
+        return found
+
+    @model_validator(mode="after")
+    def _refuse_development_secrets_in_production(self) -> CommonSettings:
+        if self.environment == "production":
+            leaked = self.development_secrets()
+            if leaked:
+                raise ValueError(
+                    "refusing to start in production with development secrets: " + ", ".join(sorted(leaked))
+                )
+            if self.database_url.startswith("sqlite"):
+                raise ValueError("refusing to start in production on SQLite; set a PostgreSQL database_url")
+        return self
+
+
+class ServiceSettings(CommonSettings):
+    """Settings of a resource service (registry, certification, housing)."""
+
+    jwks_url: str = "http://127.0.0.1:8000/.well-known/jwks.json"
+    token_issuer: str = "http://127.0.0.1:8000"  # noqa: S105 - not a secret
+    token_audience: str = "urn:lmx:api"  # noqa: S105 - not a secret
+    jwks_cache_seconds: int = 300
+    # Minimum seconds between two JWKS refreshes triggered by an unknown kid.
+    jwks_min_refresh_seconds: float = 5.0
+    token_leeway_seconds: int = 30

@@ -1,0 +1,43 @@
+"""W3C Trace Context (traceparent) and transaction ids."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+
+TRANSACTION_HEADER = "x-transaction-id"
+_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+_TRANSACTION = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+@dataclass(frozen=True)
+class TraceContext:
+    trace_id: str
+    span_id: str
+    flags: str = "01"
+
+    @property
+    def traceparent(self) -> str:
+        return f"00-{self.trace_id}-{self.span_id}-{self.flags}"
+
+
+def new_span_id() -> str:
+    return secrets.token_hex(8)
+
+
+def child_of(traceparent: str | None) -> TraceContext:
+    """A new span in the incoming trace, or a new trace when the header is absent or invalid."""
+    if traceparent:
+        match = _TRACEPARENT.match(traceparent.strip().lower())
+        if match and match.group(1) != "0" * 32 and match.group(2) != "0" * 16:
+            return TraceContext(match.group(1), new_span_id(), match.group(3))
+    return TraceContext(secrets.token_hex(16), new_span_id())
+
+
+def transaction_id(incoming: str | None) -> str:
+    """Keep a well-formed incoming transaction id, otherwise mint one."""
+    if incoming and _TRANSACTION.match(incoming):
+        return incoming
+    return str(uuid.uuid4())

@@ -1,0 +1,5 @@
+from alembic import context
+
+from lmx_common.migrations import run_env
+
+run_env(context)

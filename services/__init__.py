@@ -1,0 +1,1 @@
+"""The resource services; each owns its database and never imports another."""

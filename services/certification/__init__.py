@@ -1,0 +1,1 @@
+"""Certification: may this agency or landlord supply labour or housing; abuse reports."""

@@ -1,0 +1,1 @@
+"""Housing: capacity, the fair share across the region, people at risk."""

@@ -1,0 +1,1 @@
+"""Registry: registrations of labour migrants (where they work and live)."""
