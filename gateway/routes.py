@@ -52,6 +52,7 @@ RULES: tuple[RouteRule, ...] = (
     _rule("certification", r"/v1/.*", READ, "certification:read"),
     _rule("certification", r"/v1/.*", WRITE, "certification:write"),
     # Housing.
+    _rule("housing", r"/v1/regions(/.*)?", READ, *AUTHENTICATED),
     _rule("housing", r"/v1/fair-share(/.*)?", READ, "fair-share:read"),
     _rule("housing", r"/v1/.*", READ, "housing:read"),
     _rule("housing", r"/v1/.*", WRITE, "housing:write"),

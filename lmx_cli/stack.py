@@ -86,6 +86,7 @@ def run_stack(
                     str(ports[name]),
                     "--no-access-log",
                     "--no-server-header",
+                    "--no-proxy-headers",  # the gateway is the edge: X-Forwarded-For from callers is not trusted
                     "--loop",
                     "uvloop",
                     "--http",

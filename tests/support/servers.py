@@ -24,7 +24,15 @@ def serve(app: Any, port: int | None = None) -> Iterator[str]:
     """Run an ASGI app under uvicorn (lifespan included) until the block ends; yields its base URL."""
     port = port or free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on", loop="asyncio", http="h11"
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        loop="asyncio",
+        http="h11",
+        proxy_headers=False,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -63,8 +71,6 @@ def echo_app() -> Any:
                 break
         if scope["path"].endswith("/slow"):
             await asyncio.sleep(3)
-        if scope["path"].endswith("/hang-up"):
-            raise RuntimeError("closing without a response")  # uvicorn drops the connection
         payload = json.dumps(
             {
                 "method": scope["method"],
@@ -88,3 +94,24 @@ def echo_app() -> Any:
         await send({"type": "http.response.body", "body": payload})
 
     return app
+
+
+@contextmanager
+def garbage_server() -> Iterator[str]:
+    """Accepts connections and answers with bytes that are not HTTP, then hangs up."""
+    import socketserver
+
+    class Handler(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            self.request.recv(65536)
+            self.request.sendall(b"THIS IS NOT HTTP\r\n\r\n")
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -19,7 +19,7 @@ from services.housing.config import HousingSettings
 from services.housing.main import create_app as create_housing
 from services.registry.config import RegistrySettings
 from services.registry.main import create_app as create_registry
-from tests.support.servers import echo_app, free_port, serve
+from tests.support.servers import echo_app, free_port, garbage_server, serve
 
 ISSUER_PLACEHOLDER = "http://127.0.0.1:{port}"
 
@@ -111,16 +111,17 @@ def start_stack(exits: ExitStack, urls: dict[str, str]) -> Stack:
 
 
 def start_lab_gateway(exits: ExitStack, urls: dict[str, str], **overrides: Any) -> tuple[str, str]:
-    """A gateway whose registry and housing are an echo server and whose certification is down.
+    """A gateway whose registry is an echo server, housing answers garbage, certification is down.
 
     Returns (gateway URL, echo URL).
     """
     echo = exits.enter_context(serve(echo_app()))
+    garbage = exits.enter_context(garbage_server())
     port = free_port()
     closed = f"http://127.0.0.1:{free_port()}"  # nothing listens here
     values: dict[str, Any] = {
         "registry_url": echo,
-        "housing_url": echo,
+        "housing_url": garbage,
         "certification_url": closed,
         "connect_timeout": 1.0,
         "read_timeout": 1.0,
