@@ -144,6 +144,10 @@ class KeyStore:
         if kid in self._public:
             return self._public[kid]
         async with self._lock:
-            if kid not in self._public and time.monotonic() - self._loaded_at >= self.min_refresh_seconds:
-                await self._reload()
+            if kid in self._public:
+                return self._public[kid]
+            age = time.monotonic() - self._loaded_at
+            if age < self.min_refresh_seconds:  # at most one reload per interval, whatever kids arrive
+                await asyncio.sleep(self.min_refresh_seconds - age)
+            await self._reload()
         return self._public.get(kid)

@@ -141,12 +141,13 @@ def build_app(
             headers={"Access-Control-Allow-Origin": "*", "Cache-Control": "no-cache"},
         )
 
-    @app.get("/health/live", tags=["health"], response_model=HealthStatus, summary="Liveness")
+    @app.get("/health/live", include_in_schema=False, tags=["health"], response_model=HealthStatus, summary="Liveness")
     async def live() -> HealthStatus:
         return HealthStatus(status="up")
 
     @app.get(
         "/health/ready",
+        include_in_schema=False,  # operational, not part of the API (and not routed by the gateway)
         tags=["health"],
         response_model=HealthStatus,
         summary="Readiness",

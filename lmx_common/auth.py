@@ -85,7 +85,7 @@ class JwksKeySource:
         url: str,
         client: httpx.AsyncClient,
         cache_seconds: float = 300,
-        min_refresh_seconds: float = 5.0,
+        min_refresh_seconds: float = 1.0,
     ) -> None:
         self.url = url
         self.client = client
@@ -115,16 +115,19 @@ class JwksKeySource:
             return self._keys[kid]
         async with self._lock:
             age = time.monotonic() - self._fetched_at
-            stale = age >= self.cache_seconds
-            unknown_and_may_refresh = kid not in self._keys and age >= self.min_refresh_seconds
-            if stale or unknown_and_may_refresh:
-                try:
-                    await self._refresh()
-                except (httpx.HTTPError, ValueError) as exc:
-                    if not self._keys:
-                        raise ProblemError(
-                            503, "The token issuer's keys could not be fetched.", slug="service-unavailable"
-                        ) from exc
+            if kid in self._keys and age < self.cache_seconds:
+                return self._keys[kid]  # another request refreshed while we waited
+            if kid not in self._keys and age < self.min_refresh_seconds:
+                # A kid we do not know yet, just after a refresh: most likely a key rotated in a
+                # moment ago. Wait out the minimum interval rather than refuse a valid token.
+                await asyncio.sleep(self.min_refresh_seconds - age)
+            try:
+                await self._refresh()
+            except (httpx.HTTPError, ValueError) as exc:
+                if not self._keys:
+                    raise ProblemError(
+                        503, "The token issuer's keys could not be fetched.", slug="service-unavailable"
+                    ) from exc
         return self._keys.get(kid)
 
 

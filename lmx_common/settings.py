@@ -50,5 +50,5 @@ class ServiceSettings(CommonSettings):
     token_audience: str = "urn:lmx:api"  # noqa: S105 - not a secret
     jwks_cache_seconds: int = 300
     # Minimum seconds between two JWKS refreshes triggered by an unknown kid.
-    jwks_min_refresh_seconds: float = 5.0
+    jwks_min_refresh_seconds: float = 1.0
     token_leeway_seconds: int = 30
