@@ -1,7 +1,7 @@
 """Structured JSON logs. Log records carry ids and codes, never personal data.
 
 Exception messages are never written (they can quote request data); only the exception type and
-the stack frames are.
+the frames (file, line, function) are.
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info and record.exc_info[0] is not None:
             exc_type, _exc, tb = record.exc_info
             entry["errorType"] = exc_type.__name__
-            entry["stack"] = "".join(traceback.format_tb(tb))
+            # Frames only (file, line, function): neither the message nor source text, which can quote data.
+            entry["stack"] = [f"{f.filename}:{f.lineno} in {f.name}" for f in traceback.extract_tb(tb)]
         return json.dumps(entry, default=str, separators=(",", ":"))
 
 
