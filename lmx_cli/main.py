@@ -82,6 +82,18 @@ def reference_load() -> None:
         console.print(f"reference data: {name}: {changed} rows added or updated")
 
 
+@app.command("demo-data")
+def demo_data() -> None:
+    """Load each service's demo data (development only; idempotent)."""
+    from lmx_cli.demo_data import load_all
+
+    if GatewaySettings().environment == "production":
+        console.print("[red]refusing to load demo data in production[/red]")
+        raise typer.Exit(2)
+    for name, added in asyncio.run(load_all(database_urls())).items():
+        console.print(f"demo data: {name}: {added} rows added")
+
+
 @keys_app.command("ensure")
 def keys_ensure() -> None:
     """Create a signing key when there is none (first run)."""
@@ -293,7 +305,10 @@ def up(
     migrate(None)
     reference_load()
     keys_ensure()
-    credentials = ensure_demo_clients() if demo else {}
+    credentials = {}
+    if demo:
+        credentials = ensure_demo_clients()
+        demo_data()
     ports = {
         "gateway": gateway_port,
         "registry": registry_port,

@@ -180,8 +180,13 @@ def create_service_app(
     settings: ServiceSettings,
     routers: Sequence[APIRouter],
     on_startup: Callable[[FastAPI], Awaitable[None]] | None = None,
+    background: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
 ) -> FastAPI:
-    """A resource service: own database, token verification against the gateway's JWKS."""
+    """A resource service: own database, token verification against the gateway's JWKS.
+
+    ``background`` is entered after start-up and left before the database closes: the place for
+    workers (webhook delivery, scheduled jobs) that live as long as the process.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -207,7 +212,11 @@ def create_service_app(
             await on_startup(app)
         logger.info("started", extra={"version": version})
         try:
-            yield
+            if background is not None:
+                async with background(app):
+                    yield
+            else:
+                yield
         finally:
             await http.aclose()
             await database.dispose()
