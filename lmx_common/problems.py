@@ -172,7 +172,7 @@ def validation_params(errors: Sequence[Any]) -> list[InvalidParam]:
         params.append(
             InvalidParam(
                 name=name or "body",
-                reason=str(error.get("msg", "invalid")),
+                reason=str(error.get("msg", "invalid")).removeprefix("Value error, "),
                 code=str(error.get("type", "invalid")),
                 location=location,
             )

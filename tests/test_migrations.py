@@ -14,7 +14,7 @@ from tests.conftest import IN_CI, create_postgres_databases, drop_postgres_datab
 
 EXPECTED_TABLES = {
     "gateway": {"clients", "signing_keys", "used_assertions"},
-    "registry": {"municipalities"},
+    "registry": {"municipalities", "registrations", "processing_log", "idempotency_keys"},
     "certification": {"schemes"},
     "housing": {"municipalities", "regions", "region_members"},
 }

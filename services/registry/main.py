@@ -1,20 +1,41 @@
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from lmx_common.app import create_service_app
+from services.registry import retention
 from services.registry.config import VERSION, RegistrySettings
+from services.registry.crypto import BsnVault
 from services.registry.router import router
+from services.registry.statistics_router import router as statistics_router
 
 DESCRIPTION = """Registrations of labour migrants: where they work and where they live.
 
-Through the gateway at `/registry/v1`. Every call needs a bearer token from the gateway."""
+Through the gateway at `/registry/v1`. Every call needs a bearer token from the gateway.
+Municipalities see the registrations of people who live or work in them; an information point
+sees those it made; everyone else sees statistics, with small counts suppressed. Every read and
+write of a person's data is in the processing log."""
 
 
 def create_app(settings: RegistrySettings | None = None) -> FastAPI:
+    settings = settings or RegistrySettings()
+
+    async def on_startup(app: FastAPI) -> None:
+        app.state.vault = BsnVault(settings.pseudonym_key, settings.encryption_key)
+
+    @asynccontextmanager
+    async def background(app: FastAPI) -> AsyncIterator[None]:
+        async with retention.scheduled(app.state.database, settings):
+            yield
+
     return create_service_app(
         component="registry",
         title="Labour Migration Exchange — registry",
         description=DESCRIPTION,
         version=VERSION,
-        settings=settings or RegistrySettings(),
-        routers=[router],
+        settings=settings,
+        routers=[router, statistics_router],
+        on_startup=on_startup,
+        background=background,
     )

@@ -1,7 +1,13 @@
-from sqlalchemy import MetaData
-from sqlalchemy.orm import DeclarativeBase
+"""The registry's tables: registrations, the processing log, idempotency keys, municipalities."""
 
-from lmx_common.db import NAMING_CONVENTION
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Date, Index, Integer, MetaData, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from lmx_common.db import NAMING_CONVENTION, UtcDateTime
 from lmx_common.reference.tables import MunicipalityColumns
 
 
@@ -11,3 +17,86 @@ class Base(DeclarativeBase):
 
 class Municipality(MunicipalityColumns, Base):
     pass
+
+
+class Registration(Base):
+    """One labour migrant's registration. Personal fields are emptied on anonymisation."""
+
+    __tablename__ = "registrations"
+    __table_args__ = (
+        Index("ix_registrations_status_work", "status", "work_municipality_code"),
+        Index("ix_registrations_status_residence", "status", "residence_municipality_code"),
+        Index("ix_registrations_work_residence", "work_municipality_code", "residence_municipality_code"),
+        Index("ix_registrations_housing_location", "housing_location_id"),
+        Index("ix_registrations_departure_date", "departure_date"),
+        Index("ix_registrations_arrival_date", "arrival_date"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    # Person. The BSN is kept only as a keyed pseudonym and an encrypted value.
+    bsn_pseudonym: Mapped[str | None] = mapped_column(String(64), index=True)
+    bsn_encrypted: Mapped[str | None] = mapped_column(Text)
+    given_names: Mapped[str | None] = mapped_column(String(200))
+    surname: Mapped[str | None] = mapped_column(String(200))
+    date_of_birth: Mapped[date | None] = mapped_column(Date)
+    nationality: Mapped[str | None] = mapped_column(String(2))
+    contact_email: Mapped[str | None] = mapped_column(String(254))
+    contact_phone: Mapped[str | None] = mapped_column(String(32))
+    registration_type: Mapped[str] = mapped_column(String(20))
+    channel: Mapped[str] = mapped_column(String(20))
+    # Residence.
+    residence_municipality_code: Mapped[str] = mapped_column(String(6))
+    residence_postcode: Mapped[str | None] = mapped_column(String(6))
+    residence_house_number: Mapped[str | None] = mapped_column(String(12))
+    housing_location_id: Mapped[str | None] = mapped_column(String(64))
+    # Work.
+    work_municipality_code: Mapped[str] = mapped_column(String(6))
+    employer_kvk_number: Mapped[str] = mapped_column(String(8))
+    agency_kvk_number: Mapped[str | None] = mapped_column(String(8))
+    economic_location_id: Mapped[str | None] = mapped_column(String(64))
+    work_start_date: Mapped[date | None] = mapped_column(Date)
+    arrival_date: Mapped[date] = mapped_column(Date)
+    expected_end_date: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(10))
+    departure_date: Mapped[date | None] = mapped_column(Date)
+    departure_reason: Mapped[str | None] = mapped_column(String(20))
+    departure_destination_type: Mapped[str | None] = mapped_column(String(20))
+    departure_destination_code: Mapped[str | None] = mapped_column(String(6))
+    # Who registered it (the information point or municipality) and bookkeeping.
+    created_by_oin: Mapped[str] = mapped_column(String(20), index=True)
+    created_by_client_id: Mapped[str] = mapped_column(String(100))
+    created_by_type: Mapped[str] = mapped_column(String(30))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    version: Mapped[int] = mapped_column(Integer)
+    anonymised_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class ProcessingLogRecord(Base):
+    """Logboek Dataverwerkingen: one record per data subject per processing, written in the same
+    transaction as the processing itself."""
+
+    __tablename__ = "processing_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    registration_id: Mapped[str] = mapped_column(String(36), index=True)
+    trace_id: Mapped[str] = mapped_column(String(32))
+    transaction_id: Mapped[str | None] = mapped_column(String(128))
+    activity: Mapped[str] = mapped_column(String(60))
+    action: Mapped[str] = mapped_column(String(20))
+    organisation_oin: Mapped[str] = mapped_column(String(20))
+    client_id: Mapped[str] = mapped_column(String(100))
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class IdempotencyKey(Base):
+    """A creating request's Idempotency-Key: the hash of its body and, once done, what it created."""
+
+    __tablename__ = "idempotency_keys"
+
+    client_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(10))  # in-flight | done
+    resource_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -1,17 +1,352 @@
-from typing import Annotated
+"""Registrations: thin endpoints over services.registry.service."""
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from __future__ import annotations
 
-from lmx_common.auth import current_principal
+import json
+import uuid
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+
+from lmx_common.auth import CallerDep, Principal, require_scopes
 from lmx_common.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, decode_cursor, encode_cursor, page_links
-from lmx_common.problems import ProblemError, problem_openapi_response
-from services.registry import repository
-from services.registry.dependencies import SessionDep
-from services.registry.schemas import MunicipalityPage, MunicipalityRead
+from lmx_common.problems import InvalidParam, ProblemError, invalid_input, problem_openapi_response
+from services.registry import bulk, errors, idempotency, processing_log, repository, service
+from services.registry.dependencies import SessionDep, SettingsDep, VaultDep
+from services.registry.models import ProcessingLogRecord, Registration
+from services.registry.schemas import (
+    BsnSearch,
+    BulkResult,
+    DepartureCreate,
+    MunicipalityPage,
+    MunicipalityRead,
+    ProcessingLogEntry,
+    ProcessingLogPage,
+    RegistrationCreate,
+    RegistrationPage,
+    RegistrationRead,
+)
 
-router = APIRouter(prefix="/v1", dependencies=[Depends(current_principal)])
+router = APIRouter(prefix="/v1")
+Reader = Annotated[Principal, Depends(require_scopes("registry:read"))]
+Writer = Annotated[Principal, Depends(require_scopes("registry:write"))]
+Auditor = Annotated[Principal, Depends(require_scopes("audit:read", "registry:read"))]
+RegistrationId = Annotated[str, Path(alias="registrationId", description="The registration's id (a UUID).")]
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: problem_openapi_response("No such registration, or not visible to the caller.")
+}
 
 
+def _location(request: Request, registration_id: str) -> str:
+    return request.headers.get("x-forwarded-prefix", "") + f"/v1/registrations/{registration_id}"
+
+
+def _registration_response(
+    registration: Registration, vault: Any, status: int = 200, location: str | None = None
+) -> JSONResponse:
+    headers = {"ETag": service.etag(registration), "Cache-Control": "no-store"}
+    if location:
+        headers["Location"] = location
+    body = service.to_read(registration, vault).model_dump(mode="json", by_alias=True)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+@router.post(
+    "/registrations",
+    status_code=201,
+    response_model=RegistrationRead,
+    tags=["registrations"],
+    summary="Register a labour migrant",
+    responses={
+        403: problem_openapi_response("The caller may not register (this migrant)."),
+        409: problem_openapi_response(
+            "An active registration for this BSN exists, or the same Idempotency-Key is in flight."
+        ),
+        422: problem_openapi_response("The Idempotency-Key was used with another body."),
+    },
+)
+async def create_registration(
+    request: Request,
+    session: SessionDep,
+    vault: VaultDep,
+    principal: Writer,
+    body: RegistrationCreate,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="Makes a retry safe: same key and body, same answer and one registration.",
+        ),
+    ] = None,
+) -> JSONResponse:
+    database = request.app.state.database
+    if idempotency_key is not None:
+        earlier = await idempotency.claim(
+            database, principal.client_id, idempotency_key, idempotency.body_hash(await request.body())
+        )
+        if earlier is not None:
+            registration = await service.get_visible(session, principal, earlier)
+            await processing_log.record(session, request, principal, "read", [registration.id])
+            return _registration_response(registration, vault, 201, _location(request, registration.id))
+    try:
+        registration = await service.create(session, principal, body, vault)
+        await processing_log.record(session, request, principal, "create", [registration.id])
+        if idempotency_key is not None:
+            await idempotency.complete(session, principal.client_id, idempotency_key, registration.id)
+    except BaseException:
+        if idempotency_key is not None:
+            await session.rollback()
+            await idempotency.release(database, principal.client_id, idempotency_key)
+        raise
+    return _registration_response(registration, vault, 201, _location(request, registration.id))
+
+
+@router.get(
+    "/registrations/{registrationId}",
+    response_model=RegistrationRead,
+    tags=["registrations"],
+    summary="One registration",
+    responses=NOT_FOUND,
+)
+async def get_registration(
+    request: Request, session: SessionDep, vault: VaultDep, principal: Reader, registration_id: RegistrationId
+) -> JSONResponse:
+    registration = await service.get_visible(session, principal, registration_id)
+    await processing_log.record(session, request, principal, "read", [registration.id])
+    return _registration_response(registration, vault)
+
+
+@router.patch(
+    "/registrations/{registrationId}",
+    response_model=RegistrationRead,
+    tags=["registrations"],
+    summary="Change a registration (JSON merge patch)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/merge-patch+json": {
+                    "schema": {
+                        "type": "object",
+                        "description": "RFC 7386 merge patch of person, registrationType, "
+                        "residence, work, arrivalDate, expectedEndDate.",
+                    }
+                }
+            },
+        }
+    },
+    responses={
+        **NOT_FOUND,
+        412: problem_openapi_response("If-Match does not match the current ETag."),
+        415: problem_openapi_response("Use application/merge-patch+json."),
+        428: problem_openapi_response("If-Match is required."),
+    },
+)
+async def patch_registration(
+    request: Request,
+    session: SessionDep,
+    vault: VaultDep,
+    principal: Writer,
+    registration_id: RegistrationId,
+    if_match: Annotated[str | None, Header(alias="If-Match")] = None,
+) -> JSONResponse:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/merge-patch+json":
+        raise ProblemError(415, "Send the change as application/merge-patch+json.", slug="unsupported-media-type")
+    registration = await service.get_visible(session, principal, registration_id, for_update=True)
+    if if_match is None:
+        raise errors.if_match_required()
+    if if_match.strip() not in (service.etag(registration), "W/" + service.etag(registration)):
+        raise errors.stale(service.etag(registration))
+    try:
+        patch = json.loads(await request.body())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise invalid_input([InvalidParam("body", "not JSON", "json", "body")]) from exc
+    if not isinstance(patch, dict):
+        raise invalid_input([InvalidParam("body", "a merge patch is a JSON object", "type", "body")])
+    registration = await service.update(session, principal, registration, patch, vault)
+    await processing_log.record(session, request, principal, "update", [registration.id])
+    return _registration_response(registration, vault)
+
+
+@router.post(
+    "/registrations/{registrationId}/departure",
+    response_model=RegistrationRead,
+    tags=["registrations"],
+    summary="Record a departure (status becomes departed)",
+    responses={**NOT_FOUND, 409: problem_openapi_response("Departed already.")},
+)
+async def depart(
+    request: Request,
+    session: SessionDep,
+    vault: VaultDep,
+    principal: Writer,
+    registration_id: RegistrationId,
+    body: DepartureCreate,
+) -> JSONResponse:
+    registration = await service.get_visible(session, principal, registration_id, for_update=True)
+    registration = await service.depart(session, registration, body)
+    await processing_log.record(session, request, principal, "depart", [registration.id])
+    return _registration_response(registration, vault)
+
+
+@router.get(
+    "/registrations",
+    response_model=RegistrationPage,
+    tags=["registrations"],
+    summary="Registrations the caller may see, filtered",
+)
+async def list_registrations(
+    request: Request,
+    session: SessionDep,
+    vault: VaultDep,
+    principal: Reader,
+    work_municipality_code: Annotated[str | None, Query(alias="workMunicipalityCode", pattern=r"^GM\d{4}$")] = None,
+    residence_municipality_code: Annotated[
+        str | None, Query(alias="residenceMunicipalityCode", pattern=r"^GM\d{4}$")
+    ] = None,
+    status: Annotated[Literal["active", "departed"] | None, Query()] = None,
+    arrived_from: Annotated[date | None, Query(alias="arrivedFrom")] = None,
+    arrived_to: Annotated[date | None, Query(alias="arrivedTo")] = None,
+    page_size: Annotated[int, Query(alias="pageSize", ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+    cursor: Annotated[str | None, Query()] = None,
+) -> JSONResponse:
+    after = decode_cursor(cursor, {"id"})["id"] if cursor else None
+    rows = await service.list_visible(
+        session,
+        principal,
+        work_municipality_code=work_municipality_code,
+        residence_municipality_code=residence_municipality_code,
+        status=status,
+        arrived_from=arrived_from,
+        arrived_to=arrived_to,
+        after_id=after,
+        limit=page_size + 1,
+    )
+    page = rows[:page_size]
+    await processing_log.record(session, request, principal, "list", [r.id for r in page])
+    next_cursor = encode_cursor({"id": page[-1].id}) if len(rows) > page_size else None
+    body = RegistrationPage(items=[service.to_read(r, vault) for r in page], links=page_links(request, next_cursor))
+    return JSONResponse(body.model_dump(mode="json", by_alias=True), headers={"Cache-Control": "no-store"})
+
+
+@router.post(
+    "/registrations/search",
+    response_model=RegistrationPage,
+    tags=["registrations"],
+    summary="Find registrations by BSN (the BSN goes in the body, never in a URL)",
+)
+async def search(
+    request: Request, session: SessionDep, vault: VaultDep, principal: Reader, body: BsnSearch
+) -> JSONResponse:
+    rows = await service.search_by_bsn(session, principal, body.bsn, vault)
+    await processing_log.record(session, request, principal, "search", [r.id for r in rows])
+    page = RegistrationPage(items=[service.to_read(r, vault) for r in rows], links=page_links(request, None))
+    return JSONResponse(page.model_dump(mode="json", by_alias=True), headers={"Cache-Control": "no-store"})
+
+
+@router.post(
+    "/registrations/bulk",
+    response_model=BulkResult,
+    tags=["registrations"],
+    summary="Import many registrations (NDJSON or CSV): a result per line",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-ndjson": {
+                    "schema": {
+                        "type": "string",
+                        "description": "One registration (as in POST /registrations) per line.",
+                    }
+                },
+                "text/csv": {
+                    "schema": {
+                        "type": "string",
+                        "description": "Header line with the columns: " + ", ".join(bulk.CSV_COLUMNS),
+                    }
+                },
+            },
+        }
+    },
+    responses={
+        413: problem_openapi_response("More lines than one request may carry."),
+        415: problem_openapi_response("Use application/x-ndjson or text/csv."),
+    },
+)
+async def bulk_import(
+    request: Request, session: SessionDep, vault: VaultDep, principal: Writer, settings: SettingsDep
+) -> JSONResponse:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in ("application/x-ndjson", "text/csv"):
+        raise ProblemError(415, "Send application/x-ndjson or text/csv.", slug="unsupported-media-type")
+    lines = bulk.parse(await request.body(), content_type)
+    if len(lines) > settings.max_bulk_lines:
+        raise ProblemError(
+            413, f"At most {settings.max_bulk_lines} lines per request; split the file.", slug="payload-too-large"
+        )
+    result, created = await bulk.import_lines(session, principal, lines, vault)
+    await processing_log.record(session, request, principal, "create", created)
+    return JSONResponse(result.model_dump(mode="json", by_alias=True, exclude_none=True))
+
+
+@router.get(
+    "/processing-log",
+    response_model=ProcessingLogPage,
+    tags=["processing log"],
+    summary="Who saw or changed this person's data, when, and why",
+    responses={**NOT_FOUND, 403: problem_openapi_response("Only auditors and the municipality concerned.")},
+)
+async def read_processing_log(
+    request: Request,
+    session: SessionDep,
+    principal: Auditor,
+    registration_id: Annotated[str | None, Query(alias="registrationId")] = None,
+    page_size: Annotated[int, Query(alias="pageSize", ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+    cursor: Annotated[str | None, Query()] = None,
+) -> ProcessingLogPage:
+    if registration_id is None:
+        raise invalid_input([InvalidParam("registrationId", "a query needs a registration id", "required", "query")])
+    try:
+        uuid.UUID(registration_id)
+    except ValueError:
+        raise errors.not_found() from None
+    registration = await session.get(Registration, registration_id)
+    if registration is None or not service.may_read_log(principal, registration):
+        raise errors.not_found()
+    after = int(decode_cursor(cursor, {"id"})["id"]) if cursor else 0
+    rows = list(
+        (
+            await session.execute(
+                select(ProcessingLogRecord)
+                .where(ProcessingLogRecord.registration_id == registration_id, ProcessingLogRecord.id > after)
+                .order_by(ProcessingLogRecord.id)
+                .limit(page_size + 1)
+            )
+        ).scalars()
+    )
+    page = rows[:page_size]
+    items = [
+        ProcessingLogEntry(
+            registration_id=r.registration_id,
+            occurred_at=r.occurred_at,
+            action=r.action,
+            activity=r.activity,
+            purpose=processing_log.ACTIVITIES[r.activity],
+            organisation_oin=r.organisation_oin,
+            client_id=r.client_id,
+            trace_id=r.trace_id,
+        )
+        for r in page
+    ]
+    next_cursor = encode_cursor({"id": page[-1].id}) if len(rows) > page_size else None
+    return ProcessingLogPage(items=items, links=page_links(request, next_cursor))
+
+
+# Reference data: every authenticated caller.
 @router.get(
     "/municipalities",
     response_model=MunicipalityPage,
@@ -22,6 +357,7 @@ router = APIRouter(prefix="/v1", dependencies=[Depends(current_principal)])
 async def list_municipalities(
     request: Request,
     session: SessionDep,
+    _principal: CallerDep,
     province_code: Annotated[str | None, Query(alias="provinceCode", pattern=r"^PV\d{2}$")] = None,
     page_size: Annotated[int, Query(alias="pageSize", ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     cursor: Annotated[str | None, Query()] = None,
@@ -40,7 +376,9 @@ async def list_municipalities(
     summary="One municipality",
     responses={404: problem_openapi_response("Unknown code.")},
 )
-async def get_municipality(session: SessionDep, code: Annotated[str, Path(pattern=r"^GM\d{4}$")]) -> MunicipalityRead:
+async def get_municipality(
+    session: SessionDep, _principal: CallerDep, code: Annotated[str, Path(pattern=r"^GM\d{4}$")]
+) -> MunicipalityRead:
     municipality = await repository.get_municipality(session, code)
     if municipality is None:
         raise ProblemError(404, f"No municipality {code} in the current list.", slug="not-found")

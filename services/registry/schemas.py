@@ -1,6 +1,15 @@
-from pydantic import BaseModel, ConfigDict, Field
+"""Request and response bodies (lowerCamelCase JSON). Unknown fields are refused, never ignored."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
+from pydantic.alias_generators import to_camel
 
 from lmx_common.pagination import Page
+from services.registry import validation
 
 
 class MunicipalityRead(BaseModel):
@@ -16,3 +25,170 @@ class MunicipalityRead(BaseModel):
 
 class MunicipalityPage(Page[MunicipalityRead]):
     """A page of municipalities."""
+
+
+RegistrationType = Literal["rni", "brp-resident", "none"]
+Channel = Literal["digital", "desk", "mobile-desk"]
+DepartureReason = Literal[
+    "contract-ended", "job-lost", "housing-lost", "returned-home", "moved-within-nl", "other", "unknown"
+]
+Bsn = Annotated[str, AfterValidator(validation.bsn), Field(examples=["111222333"])]
+KvkNumber = Annotated[str, AfterValidator(validation.kvk_number), Field(examples=["12345678"])]
+MunicipalityCode = Annotated[str, AfterValidator(validation.municipality_code), Field(examples=["GM1655"])]
+Postcode = Annotated[str, AfterValidator(validation.postcode), Field(examples=["4731AB"])]
+CountryCode = Annotated[str, AfterValidator(validation.country_code), Field(examples=["PL"])]
+LocationId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+
+
+class Camel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class Contact(Camel):
+    email: EmailStr | None = None
+    phone: Annotated[str, Field(pattern=r"^\+?[0-9 ()-]{6,20}$")] | None = None
+
+
+class Person(Camel):
+    bsn: Bsn | None = None
+    given_names: Annotated[str, Field(min_length=1, max_length=200)]
+    surname: Annotated[str, Field(min_length=1, max_length=200)]
+    date_of_birth: Annotated[date, AfterValidator(validation.date_of_birth)]
+    nationality: CountryCode
+    contact: Contact | None = None
+
+
+class Residence(Camel):
+    municipality_code: MunicipalityCode
+    postcode: Postcode | None = None
+    house_number: Annotated[str, Field(pattern=r"^[1-9][0-9]{0,4}( ?[A-Za-z0-9-]{1,6})?$")] | None = None
+    housing_location_id: LocationId | None = None
+
+
+class Work(Camel):
+    municipality_code: MunicipalityCode
+    employer_kvk_number: KvkNumber
+    agency_kvk_number: KvkNumber | None = None
+    economic_location_id: LocationId | None = None
+    start_date: date | None = None
+
+
+class RegistrationCreate(Camel):
+    """A new registration, by an information point or a municipality."""
+
+    person: Person
+    registration_type: RegistrationType
+    channel: Channel
+    residence: Residence
+    work: Work
+    arrival_date: Annotated[date, AfterValidator(validation.arrival_date)]
+    expected_end_date: date | None = None
+
+
+class Destination(Camel):
+    type: Literal["municipality", "abroad", "unknown"]
+    municipality_code: MunicipalityCode | None = None
+    country_code: CountryCode | None = None
+
+
+class DepartureCreate(Camel):
+    """A departure: the registration becomes `departed`."""
+
+    date: date
+    reason: DepartureReason
+    destination: Destination
+
+
+class BsnSearch(Camel):
+    bsn: Bsn
+
+
+class RegisteredBy(Camel):
+    organisation_oin: str
+    organisation_type: str
+    client_id: str
+
+
+class DepartureRead(Camel):
+    date: date
+    reason: str
+    destination: Destination
+
+
+class PersonRead(Camel):
+    bsn: str | None
+    given_names: str | None
+    surname: str | None
+    date_of_birth: date | None
+    nationality: str | None
+    contact: Contact | None
+
+
+class ResidenceRead(Camel):
+    municipality_code: str
+    postcode: str | None
+    house_number: str | None
+    housing_location_id: str | None
+
+
+class WorkRead(Camel):
+    municipality_code: str
+    employer_kvk_number: str
+    agency_kvk_number: str | None
+    economic_location_id: str | None
+    start_date: date | None
+
+
+class RegistrationRead(Camel):
+    """A registration as its registrar and the municipalities concerned see it."""
+
+    id: str
+    status: Literal["active", "departed"]
+    person: PersonRead
+    registration_type: str
+    channel: str
+    residence: ResidenceRead
+    work: WorkRead
+    arrival_date: date
+    expected_end_date: date | None
+    departure: DepartureRead | None
+    registered_by: RegisteredBy
+    created_at: datetime
+    updated_at: datetime
+    anonymised: bool
+
+
+class RegistrationPage(Page[RegistrationRead]):
+    """A page of registrations the caller may see."""
+
+
+class ProcessingLogEntry(Camel):
+    """Who processed this person's data, when, how and why (Logboek Dataverwerkingen)."""
+
+    registration_id: str
+    occurred_at: datetime
+    action: str
+    activity: str
+    purpose: str
+    organisation_oin: str
+    client_id: str
+    trace_id: str
+
+
+class ProcessingLogPage(Page[ProcessingLogEntry]):
+    """A page of processing-log records, oldest first."""
+
+
+class BulkLineResult(Camel):
+    line: int
+    status: Literal["created", "invalid"]
+    id: str | None = None
+    errors: list[dict[str, str]] | None = None
+
+
+class BulkResult(Camel):
+    """The outcome of every line: created, or every error of that line."""
+
+    created: int
+    invalid: int
+    results: list[BulkLineResult]

@@ -1,0 +1,372 @@
+"""Statistics (scope registry:statistics), computed in SQL, with small counts suppressed."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lmx_common.auth import OrganisationType, Principal, require_scopes
+from lmx_common.problems import InvalidParam, invalid_input
+from lmx_common.reference import municipalities
+from services.registry.dependencies import SessionDep, SettingsDep
+from services.registry.models import Registration
+from services.registry.suppression import grid_lines, grid_values, suppress
+from services.registry.visibility import PERSON_LEVEL_SCOPE
+
+router = APIRouter(prefix="/v1/statistics", tags=["statistics"])
+Statistician = Annotated[Principal, Depends(require_scopes("registry:statistics"))]
+ProvinceCode = Annotated[str | None, Query(alias="provinceCode", pattern=r"^PV\d{2}$")]
+MunicipalityCode = Annotated[str | None, Query(alias="municipalityCode", pattern=r"^GM\d{4}$")]
+
+
+class Camel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class Count(Camel):
+    """A count, or null with suppressed=true when it is too small to publish to this caller."""
+
+    count: int | None
+    suppressed: bool
+
+
+class Period(Camel):
+    from_: date
+    to: date
+
+    model_config = ConfigDict(
+        alias_generator=lambda name: "from" if name == "from_" else to_camel(name), populate_by_name=True
+    )
+
+
+class MunicipalityFigures(Camel):
+    municipality_code: str
+    municipality_name: str
+    working: Count
+    residing: Count
+    arrivals: Count
+    departures: Count
+
+
+class MunicipalityStatistics(Camel):
+    """Per municipality: active migrants working and residing there, arrivals and departures in a period."""
+
+    threshold: int
+    as_of: datetime
+    period: Period
+    items: list[MunicipalityFigures]
+
+
+class WorkResidenceCell(Camel):
+    work_municipality_code: str
+    residence_municipality_code: str
+    count: int | None
+    suppressed: bool
+
+
+class MunicipalityCount(Camel):
+    municipality_code: str
+    count: int | None
+    suppressed: bool
+
+
+class WorkResidenceStatistics(Camel):
+    """Where the people who work in a municipality live: non-zero cells with row and column totals."""
+
+    threshold: int
+    as_of: datetime
+    cells: list[WorkResidenceCell]
+    work_totals: list[MunicipalityCount]
+    residence_totals: list[MunicipalityCount]
+    total: Count
+
+
+class HousingLocationFigures(Camel):
+    housing_location_id: str
+    municipality_code: str
+    residents: Count
+
+
+class HousingLocationStatistics(Camel):
+    """Active residents per housing location."""
+
+    threshold: int
+    as_of: datetime
+    items: list[HousingLocationFigures]
+
+
+class DepartureCell(Camel):
+    reason: str
+    destination: str
+    count: int | None
+    suppressed: bool
+
+
+class LabelCount(Camel):
+    label: str
+    count: int | None
+    suppressed: bool
+
+
+class DepartureStatistics(Camel):
+    """Departures in a period by reason and destination (municipality, abroad, unknown), with totals."""
+
+    threshold: int
+    as_of: datetime
+    period: Period
+    municipality_code: str | None
+    cells: list[DepartureCell]
+    reason_totals: list[LabelCount]
+    destination_totals: list[LabelCount]
+    total: Count
+
+
+def _viewer(principal: Principal) -> str | None:
+    if principal.organisation_type == OrganisationType.MUNICIPALITY:
+        return principal.municipality_code
+    return None
+
+
+def _exact_for_everything(principal: Principal) -> bool:
+    # A client that may see persons gains nothing from suppression.
+    return principal.has_scope(PERSON_LEVEL_SCOPE)
+
+
+def _period(period_from: date | None, period_to: date | None) -> Period:
+    today = date.today()
+    start = period_from or date(today.year, 1, 1)
+    end = period_to or today
+    if end < start:
+        raise invalid_input([InvalidParam("periodTo", "lies before periodFrom", "range", "query")])
+    return Period(from_=start, to=end)
+
+
+def _codes(province_code: str | None) -> list[str]:
+    refs = municipalities()
+    if province_code is None:
+        return sorted(refs)
+    codes = sorted(c for c, m in refs.items() if m.province_code == province_code)
+    if not codes:
+        raise invalid_input(
+            [InvalidParam("provinceCode", "not a province code in the current list", "unknown", "query")]
+        )
+    return codes
+
+
+async def _grouped(session: AsyncSession, column: object, *conditions: object) -> dict[str, int]:
+    query = select(column, func.count()).where(*conditions).group_by(column)  # type: ignore[call-overload]
+    return {code: count for code, count in (await session.execute(query)).all()}
+
+
+def _count(value: int, hidden: bool) -> Count:
+    return Count(count=None if hidden else value, suppressed=hidden)
+
+
+@router.get(
+    "/municipalities",
+    response_model=MunicipalityStatistics,
+    response_model_by_alias=True,
+    summary="Active migrants working and residing per municipality; arrivals and departures in a period",
+)
+async def municipality_statistics(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: Statistician,
+    province_code: ProvinceCode = None,
+    period_from: Annotated[date | None, Query(alias="periodFrom")] = None,
+    period_to: Annotated[date | None, Query(alias="periodTo")] = None,
+) -> MunicipalityStatistics:
+    codes = _codes(province_code)
+    period = _period(period_from, period_to)
+    scope = [] if province_code is None else [codes]
+    work_col, home_col = Registration.work_municipality_code, Registration.residence_municipality_code
+    working = await _grouped(session, work_col, Registration.status == "active", *(work_col.in_(c) for c in scope))
+    residing = await _grouped(session, home_col, Registration.status == "active", *(home_col.in_(c) for c in scope))
+    arrivals = await _grouped(
+        session, home_col, Registration.arrival_date.between(period.from_, period.to), *(home_col.in_(c) for c in scope)
+    )
+    departures = await _grouped(
+        session,
+        home_col,
+        Registration.departure_date.between(period.from_, period.to),
+        *(home_col.in_(c) for c in scope),
+    )
+    viewer, exact = _viewer(principal), _exact_for_everything(principal)
+    threshold = settings.suppression_threshold
+    refs = municipalities()
+
+    def figure(values: dict[str, int], code: str) -> Count:
+        value = values.get(code, 0)
+        return _count(value, not exact and code != viewer and 0 < value < threshold)
+
+    items = [
+        MunicipalityFigures(
+            municipality_code=code,
+            municipality_name=refs[code].name,
+            working=figure(working, code),
+            residing=figure(residing, code),
+            arrivals=figure(arrivals, code),
+            departures=figure(departures, code),
+        )
+        for code in codes
+    ]
+    return MunicipalityStatistics(threshold=threshold, as_of=datetime.now(UTC), period=period, items=items)
+
+
+@router.get(
+    "/work-residence",
+    response_model=WorkResidenceStatistics,
+    response_model_by_alias=True,
+    summary="Where the people who work in a municipality live (active registrations)",
+)
+async def work_residence_statistics(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: Statistician,
+    province_code: ProvinceCode = None,
+    work_municipality_code: Annotated[str | None, Query(alias="workMunicipalityCode", pattern=r"^GM\d{4}$")] = None,
+) -> WorkResidenceStatistics:
+    work_col, home_col = Registration.work_municipality_code, Registration.residence_municipality_code
+    conditions = [Registration.status == "active"]
+    if province_code is not None:
+        conditions.append(work_col.in_(_codes(province_code)))
+    if work_municipality_code is not None:
+        conditions.append(work_col == work_municipality_code)
+    rows = await session.execute(
+        select(work_col, home_col, func.count()).where(*conditions).group_by(work_col, home_col)
+    )
+    cells = {(w, r): n for w, r, n in rows.all()}
+    values = grid_values(cells)
+    viewer, exact = _viewer(principal), _exact_for_everything(principal)
+
+    def exempt(key: tuple[str, ...]) -> bool:
+        if exact:
+            return True
+        if key[0] == "cell":
+            return viewer in (key[1], key[2])
+        return key[0] in ("row", "col") and key[1] == viewer
+
+    hidden = suppress(values, grid_lines(cells), exempt, settings.suppression_threshold)
+    return WorkResidenceStatistics(
+        threshold=settings.suppression_threshold,
+        as_of=datetime.now(UTC),
+        cells=[
+            WorkResidenceCell(
+                work_municipality_code=w,
+                residence_municipality_code=r,
+                count=None if ("cell", w, r) in hidden else n,
+                suppressed=("cell", w, r) in hidden,
+            )
+            for (w, r), n in sorted(cells.items())
+        ],
+        work_totals=[
+            MunicipalityCount(municipality_code=k[1], count=None if k in hidden else v, suppressed=k in hidden)
+            for k, v in sorted(values.items())
+            if k[0] == "row"
+        ],
+        residence_totals=[
+            MunicipalityCount(municipality_code=k[1], count=None if k in hidden else v, suppressed=k in hidden)
+            for k, v in sorted(values.items())
+            if k[0] == "col"
+        ],
+        total=_count(values[("all",)], ("all",) in hidden),
+    )
+
+
+@router.get(
+    "/housing-locations",
+    response_model=HousingLocationStatistics,
+    response_model_by_alias=True,
+    summary="Active residents per housing location",
+)
+async def housing_location_statistics(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: Statistician,
+    municipality_code: MunicipalityCode = None,
+    housing_location_ids: Annotated[list[str] | None, Query(alias="housingLocationId", max_length=500)] = None,
+) -> HousingLocationStatistics:
+    location, home_col = Registration.housing_location_id, Registration.residence_municipality_code
+    conditions = [Registration.status == "active", location.is_not(None)]
+    if municipality_code is not None:
+        conditions.append(home_col == municipality_code)
+    if housing_location_ids:
+        conditions.append(location.in_(housing_location_ids))
+    rows = await session.execute(
+        select(location, home_col, func.count()).where(*conditions).group_by(location, home_col).order_by(location)
+    )
+    viewer, exact = _viewer(principal), _exact_for_everything(principal)
+    threshold = settings.suppression_threshold
+    items = [
+        HousingLocationFigures(
+            housing_location_id=loc,
+            municipality_code=code,
+            residents=_count(n, not exact and code != viewer and 0 < n < threshold),
+        )
+        for loc, code, n in rows.all()
+    ]
+    return HousingLocationStatistics(threshold=threshold, as_of=datetime.now(UTC), items=items)
+
+
+@router.get(
+    "/departures",
+    response_model=DepartureStatistics,
+    response_model_by_alias=True,
+    summary="Departures in a period by reason and destination",
+)
+async def departure_statistics(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: Statistician,
+    municipality_code: MunicipalityCode = None,
+    period_from: Annotated[date | None, Query(alias="periodFrom")] = None,
+    period_to: Annotated[date | None, Query(alias="periodTo")] = None,
+) -> DepartureStatistics:
+    period = _period(period_from, period_to)
+    conditions = [Registration.status == "departed", Registration.departure_date.between(period.from_, period.to)]
+    if municipality_code is not None:
+        conditions.append(Registration.residence_municipality_code == municipality_code)
+    destination = func.coalesce(Registration.departure_destination_type, "unknown")
+    rows = await session.execute(
+        select(Registration.departure_reason, destination, func.count())
+        .where(*conditions)
+        .group_by(Registration.departure_reason, destination)
+    )
+    cells = {(reason or "unknown", dest): n for reason, dest, n in rows.all()}
+    values = grid_values(cells)
+    viewer, exact = _viewer(principal), _exact_for_everything(principal)
+    # Filtered to one municipality, every count concerns it; nationwide counts concern many, none exempt.
+    own = exact or (municipality_code is not None and municipality_code == viewer)
+    hidden = suppress(values, grid_lines(cells), lambda _key: own, settings.suppression_threshold)
+    return DepartureStatistics(
+        threshold=settings.suppression_threshold,
+        as_of=datetime.now(UTC),
+        period=period,
+        municipality_code=municipality_code,
+        cells=[
+            DepartureCell(
+                reason=r,
+                destination=d,
+                count=None if ("cell", r, d) in hidden else n,
+                suppressed=("cell", r, d) in hidden,
+            )
+            for (r, d), n in sorted(cells.items())
+        ],
+        reason_totals=[
+            LabelCount(label=k[1], count=None if k in hidden else v, suppressed=k in hidden)
+            for k, v in sorted(values.items())
+            if k[0] == "row"
+        ],
+        destination_totals=[
+            LabelCount(label=k[1], count=None if k in hidden else v, suppressed=k in hidden)
+            for k, v in sorted(values.items())
+            if k[0] == "col"
+        ],
+        total=_count(values[("all",)], ("all",) in hidden),
+    )

@@ -1,0 +1,71 @@
+"""Field rules for registrations: BSN (eleven-test), KvK, municipality codes, postcode, nationality, dates."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import iso3166
+from stdnum.exceptions import ValidationError as StdnumError
+from stdnum.nl import bsn as stdnum_bsn
+from stdnum.nl import postcode as stdnum_postcode
+
+from lmx_common.reference import is_municipality
+
+MIN_WORKING_AGE = 15
+MAX_WORKING_AGE = 75
+MAX_ARRIVAL_AHEAD = timedelta(days=90)
+EARLIEST_DATE = date(1990, 1, 1)
+
+
+def bsn(value: str) -> str:
+    """A BSN: 9 digits passing the eleven-test (python-stdnum)."""
+    try:
+        return str(stdnum_bsn.validate(value))
+    except StdnumError as exc:
+        raise ValueError("not a valid BSN (9 digits, eleven-test)") from exc
+
+
+def kvk_number(value: str) -> str:
+    if len(value) != 8 or not value.isdigit():
+        raise ValueError("a KvK number has 8 digits")
+    return value
+
+
+def municipality_code(value: str) -> str:
+    if not is_municipality(value):
+        raise ValueError(f"{value} is not a municipality code in the current CBS list")
+    return value
+
+
+def postcode(value: str) -> str:
+    """A Dutch postcode, answered as 1234AB."""
+    try:
+        return str(stdnum_postcode.validate(value)).replace(" ", "")
+    except StdnumError as exc:
+        raise ValueError("not a Dutch postcode (1234AB)") from exc
+
+
+def country_code(value: str) -> str:
+    if value not in iso3166.countries_by_alpha2:
+        raise ValueError("not an ISO 3166-1 alpha-2 country code")
+    return value
+
+
+def date_of_birth(value: date) -> date:
+    if value >= date.today():
+        raise ValueError("a date of birth lies in the past")
+    if value < date.today() - timedelta(days=365 * 100):
+        raise ValueError("a date of birth more than 100 years ago is not plausible")
+    return value
+
+
+def arrival_date(value: date) -> date:
+    if value > date.today() + MAX_ARRIVAL_AHEAD:
+        raise ValueError("an arrival date may lie at most 90 days ahead")
+    if value < EARLIEST_DATE:
+        raise ValueError("an arrival date before 1990 is not plausible")
+    return value
+
+
+def age_on(born: date, on: date) -> int:
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))

@@ -1,0 +1,56 @@
+"""Who may see which registration (BOLA). Anything not visible answers 404, as if it did not exist."""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, false, or_, true
+
+from lmx_common.auth import OrganisationType, Principal
+from lmx_common.reference import municipalities
+from services.registry.models import Registration
+
+PERSON_LEVEL_SCOPE = "registry:person-level"
+REGISTRARS = (OrganisationType.MUNICIPALITY, OrganisationType.INFORMATION_POINT)
+
+
+def has_person_level_access(principal: Principal) -> bool:
+    """Municipalities and information points work at person level; others need the explicit scope."""
+    return principal.organisation_type in REGISTRARS or principal.has_scope(PERSON_LEVEL_SCOPE)
+
+
+def visible(principal: Principal) -> ColumnElement[bool]:
+    """The SQL condition for registrations this caller may see at person level."""
+    kind = principal.organisation_type
+    if kind == OrganisationType.MUNICIPALITY and principal.municipality_code:
+        code = principal.municipality_code
+        return or_(Registration.residence_municipality_code == code, Registration.work_municipality_code == code)
+    if kind == OrganisationType.INFORMATION_POINT:
+        return Registration.created_by_oin == principal.organisation_oin
+    if principal.has_scope(PERSON_LEVEL_SCOPE):
+        if kind == OrganisationType.PROVINCE and principal.province_code:
+            codes = [m.code for m in municipalities().values() if m.province_code == principal.province_code]
+            return or_(
+                Registration.residence_municipality_code.in_(codes), Registration.work_municipality_code.in_(codes)
+            )
+        return true()
+    return false()
+
+
+def may_see(principal: Principal, registration: Registration) -> bool:
+    kind = principal.organisation_type
+    if kind == OrganisationType.MUNICIPALITY and principal.municipality_code:
+        return principal.municipality_code in (
+            registration.residence_municipality_code,
+            registration.work_municipality_code,
+        )
+    if kind == OrganisationType.INFORMATION_POINT:
+        return registration.created_by_oin == principal.organisation_oin
+    if principal.has_scope(PERSON_LEVEL_SCOPE):
+        if kind == OrganisationType.PROVINCE and principal.province_code:
+            refs = municipalities()
+            return any(
+                refs[c].province_code == principal.province_code
+                for c in (registration.residence_municipality_code, registration.work_municipality_code)
+                if c in refs
+            )
+        return True
+    return False
