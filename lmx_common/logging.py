@@ -19,6 +19,7 @@ trace_id_var: ContextVar[str | None] = ContextVar("trace_id", default=None)
 client_id_var: ContextVar[str | None] = ContextVar("client_id", default=None)
 
 # Attributes a LogRecord always has; everything else passed via `extra=` is emitted as a field.
+QUIET_LIBRARIES = ("aiosqlite", "sqlalchemy", "asyncpg", "httpcore", "httpx", "aiohttp", "alembic.runtime")
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "taskName"}
 
 
@@ -61,6 +62,10 @@ def configure_logging(component: str, level: str = "INFO") -> None:
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
+    # Libraries that print SQL parameters or request details at DEBUG never log below WARNING:
+    # a debug switch must not put personal data in the logs.
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING)
     # uvicorn's access log prints the full URL including the query string; ours does not.
     access = logging.getLogger("uvicorn.access")
     access.handlers[:] = []
