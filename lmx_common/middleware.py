@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterable
@@ -9,9 +10,11 @@ from collections.abc import Iterable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lmx_common.logging import client_id_var, trace_id_var, transaction_id_var
+from lmx_common.problems import problem_body
 from lmx_common.tracing import TRANSACTION_HEADER, child_of, transaction_id
 
 access_logger = logging.getLogger("lmx.access")
+problems_logger = logging.getLogger("lmx.problems")
 
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"cache-control", b"no-store"),
@@ -68,9 +71,12 @@ class RequestContextMiddleware:
             *SECURITY_HEADERS,
         )
 
+        started_response = False
+
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started_response
             if message["type"] == "http.response.start":
+                started_response = True
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 _set_default(headers, extra_headers)
@@ -79,6 +85,16 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except Exception as exc:
+            # Answer here rather than in Starlette's outermost error middleware, so that even an
+            # unexpected error carries the API-Version, security and trace headers.
+            problems_logger.error("unhandled error", extra={"path": scope["path"]}, exc_info=exc)
+            if started_response:
+                raise
+            body = json.dumps(problem_body(500, "An unexpected error occurred.", scope["path"], "internal-error"))
+            await send_wrapper({"type": "http.response.start", "status": 500, "headers": [
+                (b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]})
+            await send_wrapper({"type": "http.response.body", "body": body.encode()})
         finally:
             client_id = state.get("client_id")
             access_logger.info(

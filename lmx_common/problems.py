@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -17,8 +16,6 @@ from starlette.responses import JSONResponse, Response
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 # Problem types are relative URIs; the gateway serves a description of each at /problems/<slug>.
 PROBLEM_PATH = "/problems/"
-
-logger = logging.getLogger("lmx.problems")
 
 # slug -> (title, description). The one list of problem types; docs/problems.md mirrors it.
 PROBLEM_TYPES: dict[str, tuple[str, str]] = {
@@ -210,17 +207,10 @@ async def _validation_handler(request: Request, exc: Exception) -> Response:
     )
 
 
-async def _unhandled_handler(request: Request, exc: Exception) -> Response:
-    # The exception type only: messages can carry data from the request.
-    logger.error("unhandled error", extra={"error_type": type(exc).__name__, "path": request.url.path}, exc_info=exc)
-    return problem_response(request, 500, "An unexpected error occurred.", "internal-error")
-
-
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _problem_error_handler)
     app.add_exception_handler(StarletteHTTPException, _http_exception_handler)
     app.add_exception_handler(RequestValidationError, _validation_handler)
-    app.add_exception_handler(Exception, _unhandled_handler)
 
 
 def problem_openapi_response(description: str) -> dict[str, Any]:

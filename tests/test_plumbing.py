@@ -43,8 +43,10 @@ class Note(Base):
 def test_production_refuses_development_secrets_and_sqlite():
     with pytest.raises(ValidationError, match="development secrets: key_passphrase"):
         GatewaySettings(environment="production", database_url="postgresql+asyncpg://db/gateway")
+    with pytest.raises(ValidationError, match="development secrets: encryption_key, pseudonym_key"):
+        RegistrySettings(environment="production", database_url="postgresql+asyncpg://db/registry")
     with pytest.raises(ValidationError, match="SQLite"):
-        RegistrySettings(environment="production")
+        RegistrySettings(environment="production", pseudonym_key="k1-from-vault", encryption_key="k2-from-vault")
     ok = GatewaySettings(
         environment="production",
         database_url="postgresql+asyncpg://db/gateway",
@@ -128,6 +130,8 @@ async def test_a_failing_commit_never_answers_success(notes_app):
         response = await client.post("/duplicates/5")
         assert response.status_code == 500
         assert response.headers["content-type"] == "application/problem+json"
+        assert response.headers["api-version"] == "1.2.3"  # even an unexpected error carries the headers
+        assert response.headers["x-content-type-options"] == "nosniff"
     assert await stored_ids(database) == [5]
 
 
