@@ -16,6 +16,8 @@ class GatewaySettings(CommonSettings):
     token_audience: str = "urn:lmx:api"  # noqa: S105 - not a secret
     token_ttl_seconds: int = 300
     token_leeway_seconds: int = 30
+    # How long the gateway trusts its cached copy of the published keys.
+    key_cache_seconds: float = 60.0
     # Longest lifetime we accept for a private_key_jwt client assertion.
     max_assertion_lifetime_seconds: int = 300
     # Encrypts the signing keys at rest (PKCS#8). Production refuses the development default.

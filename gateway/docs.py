@@ -44,7 +44,7 @@ async def docs_index(request: Request) -> HTMLResponse:
         f"(client credentials at <code>{issuer}/oauth/token</code>).</p>"
         f"<h2>Services</h2><ul>{items}</ul>"
         "<h2>Gateway</h2><ul>"
-        "<li><a href='/openapi.json'><code>/openapi.json</code></a> — token endpoint, discovery, health</li>"
+        "<li><a href='/openapi.json'><code>/openapi.json</code></a> — token endpoint and discovery (health: <code>/health/live</code>, <code>/health/ready</code>)</li>"
         "<li><a href='/.well-known/oauth-authorization-server'>Authorization server metadata</a></li>"
         "<li><a href='/.well-known/jwks.json'>JWKS</a></li>"
         "<li><a href='/problems'>Problem types</a></li></ul>"

@@ -104,15 +104,21 @@ class KeyStore:
 
     Reads the database so that a rotation by the CLI takes effect in every running gateway:
     the signing key is looked up per token request (cheap, and rare), the verification keys are
-    cached and reloaded when an unknown kid appears (at most once per `min_refresh_seconds`).
+    cached for `cache_seconds` and reloaded sooner when an unknown kid appears (at most once per
+    `min_refresh_seconds`).
     """
 
     def __init__(
-        self, sessionmaker: async_sessionmaker[AsyncSession], passphrase: str, min_refresh_seconds: float = 1.0
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        passphrase: str,
+        min_refresh_seconds: float = 1.0,
+        cache_seconds: float = 60.0,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.passphrase = passphrase
         self.min_refresh_seconds = min_refresh_seconds
+        self.cache_seconds = cache_seconds
         self._decrypted: dict[str, rsa.RSAPrivateKey] = {}
         self._public: dict[str, jwt.PyJWK] = {}
         self._loaded_at = float("-inf")
@@ -141,12 +147,15 @@ class KeyStore:
         self._loaded_at = time.monotonic()
 
     async def key_for(self, kid: str) -> jwt.PyJWK | None:
-        if kid in self._public:
+        """A published key by kid. The cache is re-read every `cache_seconds`, so a key that left the
+        JWKS (its last token expired, or an operator withdrew it) stops verifying here as well."""
+        fresh = time.monotonic() - self._loaded_at < self.cache_seconds
+        if fresh and kid in self._public:
             return self._public[kid]
         async with self._lock:
-            if kid in self._public:
-                return self._public[kid]
             age = time.monotonic() - self._loaded_at
+            if age < self.cache_seconds and kid in self._public:
+                return self._public[kid]
             if age < self.min_refresh_seconds:  # at most one reload per interval, whatever kids arrive
                 await asyncio.sleep(self.min_refresh_seconds - age)
             await self._reload()

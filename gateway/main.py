@@ -38,7 +38,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging("gateway", settings.log_level)
         database = Database(settings.database_url)
-        key_store = KeyStore(database.sessionmaker, settings.key_passphrase)
+        key_store = KeyStore(database.sessionmaker, settings.key_passphrase, cache_seconds=settings.key_cache_seconds)
         async with database.sessionmaker() as session:  # first run in development: make a key
             _, created = await ensure_key(session, settings.key_passphrase)
             await session.commit()
@@ -50,6 +50,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             settings.token_audience,
             settings.token_leeway_seconds,
             settings.max_authorization_header_bytes,
+            cache_seconds=settings.key_cache_seconds,
         )
         rate_limiter = RateLimiter(settings.rate_limit, settings.anonymous_rate_limit, settings.redis_url)
         connector = aiohttp.TCPConnector(limit=settings.upstream_pool_size, keepalive_timeout=30)

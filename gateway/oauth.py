@@ -127,7 +127,14 @@ async def _authenticate_assertion(session: AsyncSession, form: dict[str, str], s
             options={"require": ["iss", "sub", "aud", "exp", "jti"]},
         )
     except jwt.PyJWTError as exc:
-        raise OAuthError("invalid_client", f"Client assertion rejected: {exc}", 401) from exc
+        reason = (
+            "expired"
+            if isinstance(exc, jwt.ExpiredSignatureError)
+            else "wrong audience"
+            if isinstance(exc, jwt.InvalidAudienceError)
+            else "invalid"
+        )
+        raise OAuthError("invalid_client", f"Client assertion rejected ({reason}).", 401) from exc
     if claims["sub"] != client.client_id or ("client_id" in form and form["client_id"] != client.client_id):
         raise OAuthError("invalid_client", "iss, sub and client_id must all be the client id.", 401)
     now = time.time()

@@ -16,6 +16,7 @@ from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.config import GatewaySettings
+from lmx_cli import registry as registry_cli
 from lmx_common.db import Database
 from lmx_common.migrations import DATABASES, upgrade
 
@@ -26,6 +27,7 @@ reference_app = typer.Typer(help="Reference data (municipalities, provinces, reg
 app.add_typer(keys_app, name="keys")
 app.add_typer(clients_app, name="clients")
 app.add_typer(reference_app, name="reference")
+app.add_typer(registry_cli.app, name="registry")
 console = Console()
 T = TypeVar("T")
 
@@ -223,6 +225,20 @@ def clients_disable(client_id: str) -> None:
     console.print(f"disabled {client_id}")
 
 
+@clients_app.command("enable")
+def clients_enable(client_id: str) -> None:
+    """Let a disabled client ask for tokens again."""
+    from gateway.clients import set_disabled
+
+    async def work(session: AsyncSession) -> bool:
+        return await set_disabled(session, client_id, disabled=False) is not None
+
+    if not in_session("gateway", work):
+        console.print(f"[red]no client {client_id}[/red]")
+        raise typer.Exit(1)
+    console.print(f"enabled {client_id}")
+
+
 @clients_app.command("demo")
 def clients_demo() -> None:
     """Create the demo clients (development only) and write their credentials to var/demo-clients.json."""
@@ -306,6 +322,9 @@ def up(
     reference_load()
     keys_ensure()
     credentials = {}
+    if demo and GatewaySettings().environment == "production":
+        console.print("[red]refusing demo clients and data in production; use --no-demo[/red]")
+        raise typer.Exit(2)
     if demo:
         credentials = ensure_demo_clients()
         demo_data()

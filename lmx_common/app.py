@@ -206,6 +206,7 @@ def create_service_app(
                 settings.token_audience,
                 settings.token_leeway_seconds,
                 settings.max_authorization_header_bytes,
+                cache_seconds=settings.jwks_cache_seconds,
             )
         app.state.readiness_checks["database"] = database.ping
         if on_startup is not None:

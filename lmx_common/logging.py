@@ -41,7 +41,7 @@ class JsonFormatter(logging.Formatter):
             if value:
                 entry[key] = value
         for key, value in record.__dict__.items():
-            if key not in _STANDARD and not key.startswith("_"):
+            if key not in _STANDARD and not key.startswith("_") and key != "color_message":
                 entry[key] = value
         if record.exc_info and record.exc_info[0] is not None:
             exc_type, _exc, tb = record.exc_info

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -38,30 +39,32 @@ async def test_rotation_keeps_old_tokens_valid_until_they_expire(stack, http):
             direct = await http.get(stack.housing + "/v1/regions/west-brabant", headers=headers)
             assert direct.status_code == 200, direct.text
 
-        # Once the old key's last token has expired it leaves the JWKS.
-        async with database.sessionmaker() as session, session.begin():
-            await session.execute(
-                update(SigningKey)
-                .where(SigningKey.kid == old_kid)
-                .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
-            )
-        published = {k["kid"] for k in (await http.get(stack.gateway + "/.well-known/jwks.json")).json()["keys"]}
-        assert old_kid not in published and new_key.kid in published
-
-        # A token signed with a key that left the JWKS is refused by a gateway that never saw that key.
         from contextlib import ExitStack
 
         from tests.support.stack import start_lab_gateway
 
         with ExitStack() as exits:
-            fresh_gateway, _ = start_lab_gateway(exits, stack.database_urls, issuer=settings.issuer)
-            refused = await http.get(
-                fresh_gateway + "/registry/v1/anything", headers={"Authorization": f"Bearer {old_token}"}
-            )
+            # A gateway that keeps its key cache for half a second.
+            lab, _ = start_lab_gateway(exits, stack.database_urls, issuer=settings.issuer, key_cache_seconds=0.5)
+            old_headers = {"Authorization": f"Bearer {old_token}"}
+            assert (await http.get(lab + "/registry/v1/anything", headers=old_headers)).status_code == 200
+
+            # Once the old key's last token has expired it leaves the JWKS ...
+            async with database.sessionmaker() as session, session.begin():
+                await session.execute(
+                    update(SigningKey)
+                    .where(SigningKey.kid == old_kid)
+                    .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+                )
+            jwks = (await http.get(stack.gateway + "/.well-known/jwks.json")).json()
+            published = {k["kid"] for k in jwks["keys"]}
+            assert old_kid not in published and new_key.kid in published
+
+            # ... and a gateway that had it cached stops accepting it once its cache is re-read.
+            await asyncio.sleep(0.6)
+            refused = await http.get(lab + "/registry/v1/anything", headers=old_headers)
             assert_problem(refused, 401, "unauthorized")
-            accepted = await http.get(
-                fresh_gateway + "/registry/v1/anything", headers={"Authorization": f"Bearer {new_token}"}
-            )
+            accepted = await http.get(lab + "/registry/v1/anything", headers={"Authorization": f"Bearer {new_token}"})
             assert accepted.status_code == 200
     finally:
         await database.dispose()

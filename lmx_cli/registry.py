@@ -1,0 +1,143 @@
+"""`lmx registry ...`: import a municipality's existing list through the API; anonymise departed registrations."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+app = typer.Typer(help="The registry: bulk import through the API, retention.", no_args_is_help=True)
+console = Console()
+CREDENTIALS_FILE = Path("var") / "demo-clients.json"
+
+
+def _content_type(path: Path) -> str:
+    if path.suffix.lower() == ".csv":
+        return "text/csv"
+    if path.suffix.lower() in (".ndjson", ".jsonl"):
+        return "application/x-ndjson"
+    raise typer.BadParameter("the file must end in .csv, .ndjson or .jsonl")
+
+
+def _token(gateway: str, client_id: str, secret: str) -> str:
+    response = httpx.post(
+        gateway + "/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret), timeout=30
+    )
+    if response.status_code != 200:
+        console.print(f"[red]no token:[/red] {response.text}")
+        raise typer.Exit(2)
+    return str(response.json()["access_token"])
+
+
+@app.command("import")
+def import_file(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A .csv (with header) or .ndjson file")],
+    client_id: Annotated[str, typer.Option(help="Your client at the gateway")] = "halderberge",
+    client_secret: Annotated[
+        str | None, typer.Option(envvar="LMX_CLIENT_SECRET", help="Default: from var/demo-clients.json")
+    ] = None,
+    gateway: Annotated[str, typer.Option(help="Gateway base URL")] = "http://127.0.0.1:8000",
+    batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="Lines per request")] = 1000,
+    report: Annotated[Path | None, typer.Option(help="Error report (CSV); default <file>.errors.csv")] = None,
+) -> None:
+    """Import registrations through POST /registry/v1/registrations/bulk, batch by batch, with a progress bar.
+
+    Every line that could not be imported goes to the error report with every error of that line.
+    Exits 1 when any line was refused.
+    """
+    content_type = _content_type(file)
+    if client_secret is None:
+        known = json.loads(CREDENTIALS_FILE.read_text()) if CREDENTIALS_FILE.exists() else {}
+        client_secret = known.get(client_id, {}).get("clientSecret")
+        if client_secret is None:
+            raise typer.BadParameter("give --client-secret (or LMX_CLIENT_SECRET)")
+    gateway = gateway.rstrip("/")
+    lines = file.read_text(encoding="utf-8-sig").splitlines()
+    header = lines[0] if content_type == "text/csv" else None
+    body_lines = [(n, line) for n, line in enumerate(lines, start=1) if line.strip() and n > (1 if header else 0)]
+    report = report or file.with_name(file.name + ".errors.csv")
+    created = refused = 0
+    failures: list[tuple[int, str, str, str]] = []
+    token = _token(gateway, client_id, client_secret)
+    with (
+        httpx.Client(timeout=300) as http,
+        Progress(
+            TextColumn("[bold]importing[/bold]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        ) as progress,
+    ):
+        task = progress.add_task("lines", total=len(body_lines))
+        for start in range(0, len(body_lines), batch_size):
+            batch = body_lines[start : start + batch_size]
+            payload = "\n".join(([header] if header else []) + [line for _, line in batch]) + "\n"
+            response = http.post(
+                gateway + "/registry/v1/registrations/bulk",
+                content=payload.encode(),
+                headers={"Authorization": f"Bearer {token}", "Content-Type": content_type},
+            )
+            if response.status_code == 401:  # the token expired during a long import
+                token = _token(gateway, client_id, client_secret)
+                response = http.post(
+                    gateway + "/registry/v1/registrations/bulk",
+                    content=payload.encode(),
+                    headers={"Authorization": f"Bearer {token}", "Content-Type": content_type},
+                )
+            if response.status_code != 200:
+                console.print(
+                    f"[red]batch from line {batch[0][0]} refused ({response.status_code}):[/red] {response.text}"
+                )
+                for number, _ in batch:
+                    failures.append((number, "batch", str(response.status_code), "the whole batch was refused"))
+                refused += len(batch)
+            else:
+                result = response.json()
+                created += result["created"]
+                refused += result["invalid"]
+                # The service numbers lines within the request; map them back to the file's lines.
+                offset = 1 if header else 0
+                for item in result["results"]:
+                    if item["status"] != "invalid":
+                        continue
+                    number = batch[item["line"] - 1 - offset][0]
+                    for error in item.get("errors", []):
+                        failures.append((number, error.get("name", ""), error.get("code", ""), error.get("reason", "")))
+            progress.advance(task, len(batch))
+    if failures:
+        with report.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["line", "field", "code", "reason"])
+            writer.writerows(failures)
+    console.print(f"created {created}, refused {refused}" + (f"; errors in {report}" if failures else ""))
+    if refused:
+        raise typer.Exit(1)
+
+
+@app.command("anonymise")
+def anonymise(
+    retention_days: Annotated[int | None, typer.Option(help="Default: REGISTRY_RETENTION_DAYS")] = None,
+) -> None:
+    """Anonymise registrations that departed longer ago than the retention period (also runs on a schedule)."""
+    from lmx_common.db import Database
+    from services.registry.config import RegistrySettings
+    from services.registry.retention import run_once
+
+    settings = RegistrySettings()
+
+    async def run() -> int:
+        database = Database(settings.database_url)
+        try:
+            return await run_once(database, retention_days if retention_days is not None else settings.retention_days)
+        finally:
+            await database.dispose()
+
+    console.print(f"anonymised {asyncio.run(run())} departed registrations")
