@@ -220,7 +220,7 @@ class Processes:
     def start(self, *role_args: str, probe_path: str) -> tuple[subprocess.Popen[bytes], str]:
         port = free_port()
         cmd = [sys.executable, str(Path(__file__).resolve()), *role_args, "--port", str(port)]
-        proc = subprocess.Popen(cmd)  # noqa: S603 - fixed argv: this interpreter and this script
+        proc = subprocess.Popen(cmd)
         self.children.append(proc)
         base = f"http://{HOST}:{port}"
         deadline = time.monotonic() + 20
@@ -368,7 +368,7 @@ def run_wrk(url: str, seconds: int) -> LoadResult:
         "--latency",
         url,
     ]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30, check=True).stdout  # noqa: S603
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30, check=True).stdout
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = _wrk_duration_ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]

@@ -1,0 +1,124 @@
+"""Bulk import rate into PostgreSQL through the real stack (lmx up on PostgreSQL).
+
+    .venv/bin/python bench/bulk_import.py --count 100000 [--batch 5000] [--direct]
+
+Creates fresh PostgreSQL databases, starts the stack with `lmx up` on free ports, imports COUNT
+synthetic registrations as the demo information point in batches through
+POST /registry/v1/registrations/bulk (or straight to the registry with --direct), and prints
+registrations/s (validation, pseudonymisation, encryption and the processing log included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+LMX = str(Path(sys.executable).parent / "lmx")
+sys.path.insert(0, str(ROOT))
+
+from tests.support.registrations import make_registration  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def recreate(names: list[str], admin: str) -> None:
+    conn = await asyncpg.connect(admin)
+    try:
+        for name in names:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--count", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=5000)
+    parser.add_argument("--direct", action="store_true", help="post to the registry, not through the gateway")
+    parser.add_argument(
+        "--postgres", default=os.environ.get("LMX_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
+    )
+    args = parser.parse_args()
+
+    prefix = "lmx_bench"
+    components = ("gateway", "registry", "certification", "housing")
+    asyncio.run(recreate([f"{prefix}_{c}" for c in components], args.postgres + "/postgres"))
+    env = dict(os.environ)
+    for component in components:
+        env[f"{component.upper()}_DATABASE_URL"] = (
+            args.postgres.replace("postgresql://", "postgresql+asyncpg://") + f"/{prefix}_{component}"
+        )
+    env["GATEWAY_RATE_LIMIT"] = "1000000/minute"
+    env["GATEWAY_READ_TIMEOUT"] = "600"
+    ports = {c: free_port() for c in components}
+    workdir = Path(tempfile.mkdtemp(prefix="lmx-bench-"))
+    stack = subprocess.Popen(
+        [LMX, "up", *[f"--{c}-port={p}" for c, p in ports.items()]],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert stack.stdout is not None
+        for line in stack.stdout:
+            if "curl -s -H" in line:
+                break
+        credentials = json.loads((workdir / "var" / "demo-clients.json").read_text())
+        gateway = f"http://127.0.0.1:{ports['gateway']}"
+        token = httpx.post(
+            gateway + "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=("mip-west-brabant", credentials["mip-west-brabant"]["clientSecret"]),
+        ).json()["access_token"]
+        target = f"http://127.0.0.1:{ports['registry']}/v1" if args.direct else gateway + "/registry/v1"
+        print(f"generating {args.count} lines …", flush=True)
+        lines = [json.dumps(make_registration(**{"residence.municipalityCode": "GM0758"})) for _ in range(args.count)]
+        rates = []
+        started = time.perf_counter()
+        with httpx.Client(timeout=600) as http:
+            for start in range(0, args.count, args.batch):
+                chunk = "\n".join(lines[start : start + args.batch]).encode()
+                t0 = time.perf_counter()
+                response = http.post(
+                    target + "/registrations/bulk",
+                    content=chunk,
+                    headers={"Authorization": f"Bearer {token}", "Content-Type": "application/x-ndjson"},
+                )
+                elapsed = time.perf_counter() - t0
+                body = response.json()
+                assert response.status_code == 200 and body["invalid"] == 0, response.text[:500]
+                rates.append(body["created"] / elapsed)
+        total = time.perf_counter() - started
+        print(
+            f"imported {args.count} registrations in {total:.1f} s: {args.count / total:,.0f}/s overall, "
+            f"median batch {statistics.median(rates):,.0f}/s (batch {args.batch}, "
+            f"{'direct' if args.direct else 'through the gateway'})"
+        )
+    finally:
+        stack.send_signal(signal.SIGINT)
+        stack.wait(timeout=60)
+
+
+if __name__ == "__main__":
+    main()
