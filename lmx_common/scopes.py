@@ -5,6 +5,8 @@ SCOPES: dict[str, str] = {
     "registry:write": "Create and change registrations.",
     "registry:statistics": "Read registry statistics (suppressed small counts).",
     "registry:person-level": "Explicit person-level access for national and service clients.",
+    "registry:statistics-exact": "Statistics without small-count suppression, for system clients that aggregate "
+    "further (the housing service); they must not publish small counts themselves.",
     "certification:read": "Read organisations, certificates and status lookups.",
     "certification:write": "Record organisations and certificate status changes (certifiers).",
     "reports:write": "File abuse reports and follow-up notes.",

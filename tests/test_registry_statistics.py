@@ -266,3 +266,36 @@ async def test_statistics_need_the_statistics_scope(stack, http):
         stack.registry + "/v1/statistics/work-residence", headers={"Authorization": f"Bearer {reader}"}
     )
     assert response.status_code == 403
+
+
+async def test_economic_locations_and_exact_statistics_for_system_clients(stack, http):
+    mip = await stack.client_token(http, org_type="information-point", scopes=("registry:read", "registry:write"))
+    headers = {"Authorization": f"Bearer {mip}"}
+    lines = []
+    for i in range(9):  # Vlissingen's port: 6 at the port area, 3 elsewhere in Vlissingen
+        overrides = {"work.municipalityCode": "GM0718", "residence.municipalityCode": "GM0717"}
+        if i < 6:
+            overrides["work.economicLocationId"] = "zl-port-vlissingen-east" if i < 4 else "zl-port-vlissingen-west"
+        lines.append(json.dumps(make_registration(**overrides)))
+    result = await http.post(
+        stack.gateway + "/registry/v1/registrations/bulk",
+        content="\n".join(lines),
+        headers=headers | {"Content-Type": "application/x-ndjson"},
+    )
+    assert result.json()["created"] == 9
+    url = (
+        stack.gateway + "/registry/v1/statistics/economic-locations?economicLocationId=zl-port-vlissingen-east"
+        "&economicLocationId=zl-port-vlissingen-west"
+    )
+    response = await http.get(url, headers=await token(stack, http, "outsider"))
+    assert response.status_code == 200, response.text
+    outsider = response.json()["items"]
+    assert [(i["economicLocationId"], i["workMunicipalityCode"], i["working"]) for i in outsider] == [
+        ("zl-port-vlissingen-east", "GM0718", {"count": None, "suppressed": True}),
+        ("zl-port-vlissingen-west", "GM0718", {"count": None, "suppressed": True}),
+    ]
+    system = await stack.client_token(
+        http, org_type="service", scopes=("registry:statistics", "registry:statistics-exact")
+    )
+    exact = (await http.get(url, headers={"Authorization": f"Bearer {system}"})).json()["items"]
+    assert [i["working"]["count"] for i in exact] == [4, 2]

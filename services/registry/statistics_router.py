@@ -17,7 +17,7 @@ from lmx_common.reference import municipalities
 from services.registry.dependencies import SessionDep, SettingsDep
 from services.registry.models import Registration
 from services.registry.suppression import grid_lines, grid_values, suppress
-from services.registry.visibility import PERSON_LEVEL_SCOPE
+from services.registry.visibility import EXACT_STATISTICS_SCOPE, PERSON_LEVEL_SCOPE
 
 router = APIRouter(prefix="/v1/statistics", tags=["statistics"])
 Statistician = Annotated[Principal, Depends(require_scopes("registry:statistics"))]
@@ -101,6 +101,20 @@ class HousingLocationStatistics(Camel):
     items: list[HousingLocationFigures]
 
 
+class EconomicLocationFigures(Camel):
+    economic_location_id: str
+    work_municipality_code: str
+    working: Count
+
+
+class EconomicLocationStatistics(Camel):
+    """Active migrants working at each economic location, per work municipality."""
+
+    threshold: int
+    as_of: datetime
+    items: list[EconomicLocationFigures]
+
+
 class DepartureCell(Camel):
     reason: str
     destination: str
@@ -134,8 +148,9 @@ def _viewer(principal: Principal) -> str | None:
 
 
 def _exact_for_everything(principal: Principal) -> bool:
-    # A client that may see persons gains nothing from suppression.
-    return principal.has_scope(PERSON_LEVEL_SCOPE)
+    # A client that may see persons gains nothing from suppression; a system client that aggregates
+    # further (the housing service's fair share) needs exact inputs and suppresses its own output.
+    return principal.has_any_scope(PERSON_LEVEL_SCOPE, EXACT_STATISTICS_SCOPE)
 
 
 def _period(period_from: date | None, period_to: date | None) -> Period:
@@ -312,6 +327,44 @@ async def housing_location_statistics(
         for loc, code, n in rows.all()
     ]
     return HousingLocationStatistics(threshold=threshold, as_of=datetime.now(UTC), items=items)
+
+
+@router.get(
+    "/economic-locations",
+    response_model=EconomicLocationStatistics,
+    response_model_by_alias=True,
+    summary="Active migrants working at each economic location",
+)
+async def economic_location_statistics(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: Statistician,
+    economic_location_ids: Annotated[list[str] | None, Query(alias="economicLocationId", max_length=500)] = None,
+    province_code: ProvinceCode = None,
+) -> EconomicLocationStatistics:
+    location, work_col = Registration.economic_location_id, Registration.work_municipality_code
+    conditions = [Registration.status == "active", location.is_not(None)]
+    if economic_location_ids:
+        conditions.append(location.in_(economic_location_ids))
+    if province_code is not None:
+        conditions.append(work_col.in_(_codes(province_code)))
+    rows = await session.execute(
+        select(location, work_col, func.count())
+        .where(*conditions)
+        .group_by(location, work_col)
+        .order_by(location, work_col)
+    )
+    viewer, exact = _viewer(principal), _exact_for_everything(principal)
+    threshold = settings.suppression_threshold
+    items = [
+        EconomicLocationFigures(
+            economic_location_id=loc,
+            work_municipality_code=code,
+            working=_count(n, not exact and code != viewer and 0 < n < threshold),
+        )
+        for loc, code, n in rows.all()
+    ]
+    return EconomicLocationStatistics(threshold=threshold, as_of=datetime.now(UTC), items=items)
 
 
 @router.get(

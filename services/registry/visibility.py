@@ -9,6 +9,7 @@ from lmx_common.reference import municipalities
 from services.registry.models import Registration
 
 PERSON_LEVEL_SCOPE = "registry:person-level"
+EXACT_STATISTICS_SCOPE = "registry:statistics-exact"
 REGISTRARS = (OrganisationType.MUNICIPALITY, OrganisationType.INFORMATION_POINT)
 
 
