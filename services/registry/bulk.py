@@ -6,10 +6,10 @@ import csv
 import io
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lmx_common.auth import Principal
@@ -114,13 +114,13 @@ async def import_lines(
         accepted.append((number, body))
 
     now = datetime.now(UTC)
-    rows = {number: service.new_registration(body, principal, vault, now) for number, body in accepted}
-    pseudonyms = [r.bsn_pseudonym for r in rows.values() if r.bsn_pseudonym]
+    rows = {number: service.registration_row(body, principal, vault, now) for number, body in accepted}
+    pseudonyms = [r["bsn_pseudonym"] for r in rows.values() if r["bsn_pseudonym"]]
     taken = await service.active_pseudonyms(session, pseudonyms)
     seen: set[str] = set()
-    created: list[Registration] = []
-    for number, registration in rows.items():
-        pseudonym = registration.bsn_pseudonym
+    created: list[dict[str, Any]] = []
+    for number, row in rows.items():
+        pseudonym = row["bsn_pseudonym"]
         if pseudonym and (pseudonym in taken or pseudonym in seen):
             results.append(
                 BulkLineResult(
@@ -132,11 +132,10 @@ async def import_lines(
             continue
         if pseudonym:
             seen.add(pseudonym)
-        created.append(registration)
-        results.append(BulkLineResult(line=number, status="created", id=registration.id))
+        created.append(row)
+        results.append(BulkLineResult(line=number, status="created", id=row["id"]))
     if created:
-        columns = [c.key for c in Registration.__table__.columns]
-        await session.execute(insert(Registration), [{c: getattr(r, c) for c in columns} for r in created])
+        await session.execute(insert(cast(Table, Registration.__table__)), created)
     results.sort(key=lambda r: r.line)
     invalid = sum(1 for r in results if r.status == "invalid")
-    return BulkResult(created=len(created), invalid=invalid, results=results), [r.id for r in created]
+    return BulkResult(created=len(created), invalid=invalid, results=results), [r["id"] for r in created]

@@ -95,6 +95,47 @@ def _apply(registration: Registration, body: RegistrationCreate, vault: BsnVault
     registration.expected_end_date = body.expected_end_date
 
 
+def registration_row(body: RegistrationCreate, principal: Principal, vault: BsnVault, now: datetime) -> dict[str, Any]:
+    """The column values of a new registration, for bulk inserts (no ORM object per row)."""
+    person, residence, work = body.person, body.residence, body.work
+    return {
+        "id": str(uuid.uuid4()),
+        "bsn_pseudonym": vault.pseudonym(person.bsn) if person.bsn else None,
+        "bsn_encrypted": vault.encrypt(person.bsn) if person.bsn else None,
+        "given_names": person.given_names,
+        "surname": person.surname,
+        "date_of_birth": person.date_of_birth,
+        "nationality": person.nationality,
+        "contact_email": person.contact.email if person.contact else None,
+        "contact_phone": person.contact.phone if person.contact else None,
+        "registration_type": body.registration_type,
+        "channel": body.channel,
+        "residence_municipality_code": residence.municipality_code,
+        "residence_postcode": residence.postcode,
+        "residence_house_number": residence.house_number,
+        "housing_location_id": residence.housing_location_id,
+        "work_municipality_code": work.municipality_code,
+        "employer_kvk_number": work.employer_kvk_number,
+        "agency_kvk_number": work.agency_kvk_number,
+        "economic_location_id": work.economic_location_id,
+        "work_start_date": work.start_date,
+        "arrival_date": body.arrival_date,
+        "expected_end_date": body.expected_end_date,
+        "status": "active",
+        "departure_date": None,
+        "departure_reason": None,
+        "departure_destination_type": None,
+        "departure_destination_code": None,
+        "created_by_oin": principal.organisation_oin,
+        "created_by_client_id": principal.client_id,
+        "created_by_type": principal.organisation_type.value,
+        "created_at": now,
+        "updated_at": now,
+        "version": 1,
+        "anonymised_at": None,
+    }
+
+
 def new_registration(body: RegistrationCreate, principal: Principal, vault: BsnVault, now: datetime) -> Registration:
     registration = Registration(
         id=str(uuid.uuid4()),
@@ -113,8 +154,8 @@ def new_registration(body: RegistrationCreate, principal: Principal, vault: BsnV
 
 async def active_pseudonyms(session: AsyncSession, pseudonyms: Sequence[str]) -> set[str]:
     found: set[str] = set()
-    for start in range(0, len(pseudonyms), 500):
-        chunk = pseudonyms[start : start + 500]
+    for start in range(0, len(pseudonyms), 5000):  # one query per bulk request
+        chunk = pseudonyms[start : start + 5000]
         rows = await session.execute(
             select(Registration.bsn_pseudonym).where(
                 Registration.bsn_pseudonym.in_(chunk), Registration.status == "active"
