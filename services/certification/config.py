@@ -1,11 +1,14 @@
 from pydantic_settings import SettingsConfigDict
 
+from lmx_common.events import EventSettings
 from lmx_common.settings import ServiceSettings
 
-VERSION = "0.1.0"
+VERSION = "0.2.0"
 
 
-class CertificationSettings(ServiceSettings):
+class CertificationSettings(EventSettings, ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="CERTIFICATION_", extra="ignore", frozen=True)
 
     database_url: str = "sqlite+aiosqlite:///var/certification.db"
+    # How often the scheduled job turns granted certificates past their last day into expired.
+    expiry_interval_seconds: float = 3600.0

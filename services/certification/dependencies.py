@@ -1,8 +1,23 @@
+"""Annotated dependencies: the request's session and the callers each route accepts."""
+
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Header, Path
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lmx_common.auth import Principal, require_scopes
 from lmx_common.db import request_session
 
 SessionDep = Annotated[AsyncSession, Depends(request_session, scope="function")]
+ReaderDep = Annotated[Principal, Depends(require_scopes("certification:read", "certification:write"))]
+WriterDep = Annotated[Principal, Depends(require_scopes("certification:write"))]
+ReportReaderDep = Annotated[Principal, Depends(require_scopes("reports:read", "reports:write"))]
+ReportWriterDep = Annotated[Principal, Depends(require_scopes("reports:write"))]
+SummaryReaderDep = Annotated[Principal, Depends(require_scopes("certification:read", "reports:read"))]
+
+KvkPath = Annotated[str, Path(alias="kvkNumber", pattern=r"^\d{8}$", description="KvK number, 8 digits.")]
+CertificateIdPath = Annotated[str, Path(alias="certificateId", max_length=36)]
+ReportIdPath = Annotated[str, Path(alias="reportId", max_length=36)]
+IfMatchHeader = Annotated[
+    str | None, Header(alias="If-Match", description="The ETag you read; a stale one is refused with 412.")
+]

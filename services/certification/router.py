@@ -1,15 +1,421 @@
-from fastapi import APIRouter, Depends
+"""Thin endpoints: parse, call the service, shape the response."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from sqlalchemy import select
 
 from lmx_common.auth import current_principal
-from services.certification.dependencies import SessionDep
-from services.certification.models import Scheme
-from services.certification.schemas import SchemeList, SchemeRead
+from lmx_common.pagination import decode_cursor, encode_cursor, page_links
+from lmx_common.problems import problem_openapi_response
+from services.certification import errors, repository, service
+from services.certification.dependencies import (
+    CertificateIdPath,
+    IfMatchHeader,
+    KvkPath,
+    ReaderDep,
+    ReportIdPath,
+    ReportReaderDep,
+    ReportWriterDep,
+    SessionDep,
+    SummaryReaderDep,
+    WriterDep,
+)
+from services.certification.models import Certificate, CertificateStatusChange, Report, ReportNote, Scheme
+from services.certification.schemas import (
+    Actor,
+    CategoryCount,
+    CertificateCreate,
+    CertificateList,
+    CertificateRead,
+    CertificateStatus,
+    OrganisationCreate,
+    OrganisationKind,
+    OrganisationList,
+    OrganisationRead,
+    OrganisationStatus,
+    ReportCreate,
+    ReportList,
+    ReportListItem,
+    ReportNoteCreate,
+    ReportNoteRead,
+    ReportRead,
+    ReportStatus,
+    ReportSummary,
+    SchemeCode,
+    SchemeList,
+    SchemeRead,
+    SchemeStatus,
+    StatusChangeCreate,
+    StatusChangeList,
+    StatusChangeRead,
+    StatusCount,
+)
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(current_principal)])
+
+PageSize = Annotated[int, Query(alias="pageSize", ge=1, le=500)]
+Cursor = Annotated[str | None, Query(description="The `next` cursor of the previous page.")]
+
+
+def _problems(*pairs: tuple[int, str]) -> dict[int | str, dict[str, Any]]:
+    return {code: problem_openapi_response(text) for code, text in pairs}
+
+
+def _after(cursor: str | None) -> str | None:
+    return None if cursor is None else str(decode_cursor(cursor, {"k"})["k"])
+
+
+def _next(rows: list[Any], limit: int, key: str) -> str | None:
+    return encode_cursor({"k": getattr(rows[limit - 1], key)}) if len(rows) > limit else None
 
 
 @router.get("/schemes", response_model=SchemeList, tags=["reference"], summary="Certification schemes")
 async def list_schemes(session: SessionDep) -> SchemeList:
     rows = (await session.execute(select(Scheme).order_by(Scheme.code))).scalars()
     return SchemeList(items=[SchemeRead.model_validate(r) for r in rows])
+
+
+# Organisations.
+
+
+@router.post(
+    "/organisations",
+    status_code=status.HTTP_201_CREATED,
+    response_model=OrganisationRead,
+    tags=["organisations"],
+    summary="Record an organisation (certifiers)",
+    responses=_problems((409, "Already recorded.")),
+)
+async def create_organisation(
+    body: OrganisationCreate, caller: WriterDep, session: SessionDep, request: Request, response: Response
+) -> OrganisationRead:
+    row = await service.create_organisation(session, caller, body)
+    response.headers["Location"] = request.headers.get("x-forwarded-prefix", "") + f"/v1/organisations/{row.kvk_number}"
+    return OrganisationRead.model_validate(row)
+
+
+@router.get("/organisations", response_model=OrganisationList, tags=["organisations"], summary="Organisations")
+async def list_organisations(
+    _caller: ReaderDep,
+    session: SessionDep,
+    request: Request,
+    kind: Annotated[OrganisationKind | None, Query()] = None,
+    cursor: Cursor = None,
+    page_size: PageSize = 50,
+) -> OrganisationList:
+    rows = list(await repository.organisations(session, _after(cursor), page_size + 1, kind))
+    return OrganisationList(
+        items=[OrganisationRead.model_validate(r) for r in rows[:page_size]],
+        _links=page_links(request, _next(rows, page_size, "kvk_number")),
+    )
+
+
+@router.get(
+    "/organisations/{kvkNumber}",
+    response_model=OrganisationRead,
+    tags=["organisations"],
+    summary="One organisation",
+    responses=_problems((404, "Unknown KvK number.")),
+)
+async def read_organisation(kvk_number: KvkPath, _caller: ReaderDep, session: SessionDep) -> OrganisationRead:
+    row = await repository.organisation(session, kvk_number)
+    if row is None:
+        raise errors.not_found("organisation")
+    return OrganisationRead.model_validate(row)
+
+
+@router.get(
+    "/organisations/{kvkNumber}/status",
+    response_model=OrganisationStatus,
+    tags=["organisations"],
+    summary="May this party supply labour / housing today: per scheme status, since and until",
+    responses=_problems((404, "Unknown KvK number.")),
+)
+async def organisation_status(kvk_number: KvkPath, _caller: ReaderDep, session: SessionDep) -> OrganisationStatus:
+    row = await repository.organisation(session, kvk_number)
+    if row is None:
+        raise errors.not_found("organisation")
+    on = service.today()
+    schemes = list((await session.execute(select(Scheme.code).order_by(Scheme.code))).scalars())
+    certificates = list(await repository.organisation_certificates(session, kvk_number))
+    standings = service.standing(certificates, schemes, on)
+    valid = {s.scheme for s in standings if s.valid_today}
+    return OrganisationStatus(
+        kvkNumber=row.kvk_number,
+        name=row.name,
+        date=on,
+        maySupplyLabour=service.LABOUR_SCHEME in valid,
+        maySupplyHousing=service.HOUSING_SCHEME in valid,
+        schemes=[
+            SchemeStatus(
+                scheme=s.scheme,
+                certificateId=s.certificate.id if s.certificate else None,
+                status=s.certificate.status if s.certificate else None,
+                since=s.certificate.status_since if s.certificate else None,
+                until=s.certificate.valid_until if s.certificate else None,
+                validToday=s.valid_today,
+            )
+            for s in standings
+        ],
+    )
+
+
+@router.get(
+    "/organisations/{kvkNumber}/report-summary",
+    response_model=ReportSummary,
+    tags=["reports"],
+    summary="Counts of abuse reports about an organisation (no details)",
+)
+async def report_summary(kvk_number: KvkPath, _caller: SummaryReaderDep, session: SessionDep) -> ReportSummary:
+    summary = await service.report_summary(session, kvk_number)
+    return ReportSummary(
+        kvkNumber=kvk_number,
+        total=summary.total,
+        open=summary.open,
+        byCategory=[CategoryCount(category=k, count=v) for k, v in sorted(summary.by_category.items())],
+        byStatus=[StatusCount(status=k, count=v) for k, v in sorted(summary.by_status.items())],
+    )
+
+
+# Certificates.
+
+
+def _certificate(row: Certificate, response: Response) -> CertificateRead:
+    response.headers["ETag"] = service.etag(row)
+    return CertificateRead.model_validate(row)
+
+
+def _change(row: CertificateStatusChange) -> StatusChangeRead:
+    return StatusChangeRead(
+        fromStatus=row.from_status,
+        status=row.to_status,
+        reason=row.reason,
+        effectiveDate=row.effective_date,
+        recordedAt=row.recorded_at,
+        changedBy=Actor(
+            clientId=row.changed_by_client_id,
+            organisationOin=row.changed_by_oin,
+            organisationType=row.changed_by_type,
+        ),
+    )
+
+
+@router.post(
+    "/certificates",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CertificateRead,
+    tags=["certificates"],
+    summary="Record an application for a certificate (certifiers); it starts as applied",
+)
+async def create_certificate(
+    body: CertificateCreate, caller: WriterDep, session: SessionDep, request: Request, response: Response
+) -> CertificateRead:
+    row = await service.create_certificate(session, caller, body)
+    response.headers["Location"] = request.headers.get("x-forwarded-prefix", "") + f"/v1/certificates/{row.id}"
+    return _certificate(row, response)
+
+
+@router.get("/certificates", response_model=CertificateList, tags=["certificates"], summary="Certificates")
+async def list_certificates(
+    _caller: ReaderDep,
+    session: SessionDep,
+    request: Request,
+    kvk_number: Annotated[str | None, Query(alias="kvkNumber", pattern=r"^\d{8}$")] = None,
+    scheme: Annotated[SchemeCode | None, Query()] = None,
+    certificate_status: Annotated[CertificateStatus | None, Query(alias="status")] = None,
+    cursor: Cursor = None,
+    page_size: PageSize = 50,
+) -> CertificateList:
+    rows = list(
+        await repository.certificates(
+            session,
+            kvk_number=kvk_number,
+            scheme=scheme,
+            status=certificate_status,
+            after=_after(cursor),
+            limit=page_size + 1,
+        )
+    )
+    return CertificateList(
+        items=[CertificateRead.model_validate(r) for r in rows[:page_size]],
+        _links=page_links(request, _next(rows, page_size, "id")),
+    )
+
+
+@router.get(
+    "/certificates/{certificateId}",
+    response_model=CertificateRead,
+    tags=["certificates"],
+    summary="One certificate (with its ETag)",
+    responses=_problems((404, "No such certificate.")),
+)
+async def read_certificate(
+    certificate_id: CertificateIdPath, _caller: ReaderDep, session: SessionDep, response: Response
+) -> CertificateRead:
+    row = await repository.certificate(session, certificate_id)
+    if row is None:
+        raise errors.not_found("certificate")
+    return _certificate(row, response)
+
+
+@router.get(
+    "/certificates/{certificateId}/status-changes",
+    response_model=StatusChangeList,
+    tags=["certificates"],
+    summary="The certificate's complete, append-only status history, oldest first",
+    responses=_problems((404, "No such certificate.")),
+)
+async def list_status_changes(
+    certificate_id: CertificateIdPath, _caller: ReaderDep, session: SessionDep
+) -> StatusChangeList:
+    if await repository.certificate(session, certificate_id) is None:
+        raise errors.not_found("certificate")
+    return StatusChangeList(items=[_change(r) for r in await repository.status_changes(session, certificate_id)])
+
+
+@router.post(
+    "/certificates/{certificateId}/status-changes",
+    status_code=status.HTTP_201_CREATED,
+    response_model=StatusChangeRead,
+    tags=["certificates"],
+    summary="Change a certificate's status (the issuing certifier); a forbidden transition is a 409",
+    responses=_problems(
+        (404, "No such certificate."),
+        (409, "The transition is not allowed; allowedStatuses lists those that are."),
+        (412, "If-Match does not match the current ETag."),
+    ),
+)
+async def create_status_change(
+    certificate_id: CertificateIdPath,
+    body: StatusChangeCreate,
+    caller: WriterDep,
+    session: SessionDep,
+    response: Response,
+    if_match: IfMatchHeader = None,
+) -> StatusChangeRead:
+    row, change = await service.change_status(session, caller, certificate_id, body, if_match)
+    response.headers["ETag"] = service.etag(row)
+    return _change(change)
+
+
+# Reports.
+
+
+async def _report(session: SessionDep, row: Report, response: Response) -> ReportRead:
+    notes: list[ReportNote] = list(await repository.report_notes(session, row.id))
+    response.headers["ETag"] = service.etag(row)
+    return ReportRead(
+        id=row.id,
+        kvkNumber=row.kvk_number,
+        housingLocationId=row.housing_location_id,
+        municipalityCode=row.municipality_code,
+        category=row.category,
+        description=row.description,
+        observedOn=row.observed_on,
+        status=row.status,
+        reporter=Actor(
+            clientId=row.reporter_client_id, organisationOin=row.reporter_oin, organisationType=row.reporter_type
+        ),
+        createdAt=row.created_at,
+        updatedAt=row.updated_at,
+        notes=[
+            ReportNoteRead(
+                fromStatus=n.from_status,
+                status=n.to_status,
+                note=n.note,
+                date=n.noted_on,
+                recordedAt=n.recorded_at,
+                by=Actor(clientId=n.by_client_id, organisationOin=n.by_oin, organisationType=n.by_type),
+            )
+            for n in notes
+        ],
+    )
+
+
+@router.post(
+    "/reports",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ReportRead,
+    tags=["reports"],
+    summary="File an abuse report about an organisation and/or a housing location",
+)
+async def create_report(
+    body: ReportCreate, caller: ReportWriterDep, session: SessionDep, request: Request, response: Response
+) -> ReportRead:
+    row = await service.create_report(session, caller, body)
+    response.headers["Location"] = request.headers.get("x-forwarded-prefix", "") + f"/v1/reports/{row.id}"
+    return await _report(session, row, response)
+
+
+@router.get(
+    "/reports",
+    response_model=ReportList,
+    tags=["reports"],
+    summary="The reports the caller may see (filed by it, its municipality's, or all for inspectorate and certifiers)",
+)
+async def list_reports(
+    caller: ReportReaderDep,
+    session: SessionDep,
+    request: Request,
+    kvk_number: Annotated[str | None, Query(alias="kvkNumber", pattern=r"^\d{8}$")] = None,
+    report_status: Annotated[ReportStatus | None, Query(alias="status")] = None,
+    municipality_code: Annotated[str | None, Query(alias="municipalityCode", pattern=r"^GM\d{4}$")] = None,
+    cursor: Cursor = None,
+    page_size: PageSize = 50,
+) -> ReportList:
+    rows = list(
+        await repository.reports(
+            session,
+            caller,
+            kvk_number=kvk_number,
+            status=report_status,
+            municipality_code=municipality_code,
+            after=_after(cursor),
+            limit=page_size + 1,
+        )
+    )
+    return ReportList(
+        items=[ReportListItem.model_validate(r) for r in rows[:page_size]],
+        _links=page_links(request, _next(rows, page_size, "id")),
+    )
+
+
+@router.get(
+    "/reports/{reportId}",
+    response_model=ReportRead,
+    tags=["reports"],
+    summary="One report with its follow-up notes (only for those who may see it; others 404)",
+    responses=_problems((404, "No such report, or not visible to the caller.")),
+)
+async def read_report(
+    report_id: ReportIdPath, caller: ReportReaderDep, session: SessionDep, response: Response
+) -> ReportRead:
+    row = await service.visible_report(session, caller, report_id)
+    return await _report(session, row, response)
+
+
+@router.post(
+    "/reports/{reportId}/notes",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ReportRead,
+    tags=["reports"],
+    summary="Add a dated follow-up note, optionally moving the report along its workflow",
+    responses=_problems(
+        (404, "No such report, or not visible to the caller."),
+        (409, "The status change is not allowed; allowedStatuses lists those that are."),
+        (412, "If-Match does not match the current ETag."),
+    ),
+)
+async def create_report_note(
+    report_id: ReportIdPath,
+    body: ReportNoteCreate,
+    caller: ReportWriterDep,
+    session: SessionDep,
+    response: Response,
+    if_match: IfMatchHeader = None,
+) -> ReportRead:
+    row = await service.add_note(session, caller, report_id, body, if_match)
+    return await _report(session, row, response)

@@ -22,6 +22,16 @@ from services.registry.main import create_app as create_registry
 from tests.support.servers import echo_app, free_port, garbage_server, serve
 
 ISSUER_PLACEHOLDER = "http://127.0.0.1:{port}"
+# Webhook retries, expiry and polling in fractions of a second, so the event tests stay fast.
+FAST_EVENTS: dict[str, Any] = {
+    "event_poll_seconds": 0.1,
+    "webhook_backoff_seconds": 0.2,
+    "webhook_backoff_max_seconds": 0.5,
+    "webhook_max_attempts": 3,
+    "webhook_timeout_seconds": 2.0,
+    "webhook_lease_seconds": 5.0,
+    "expiry_interval_seconds": 0.3,
+}
 
 
 @dataclass
@@ -100,7 +110,7 @@ def start_stack(exits: ExitStack, urls: dict[str, str]) -> Stack:
     common = {"jwks_url": issuer + "/.well-known/jwks.json", "token_issuer": issuer}
     registry = exits.enter_context(serve(create_registry(RegistrySettings(database_url=urls["registry"], **common))))
     certification = exits.enter_context(
-        serve(create_certification(CertificationSettings(database_url=urls["certification"], **common)))
+        serve(create_certification(CertificationSettings(database_url=urls["certification"], **common, **FAST_EVENTS)))
     )
     housing = exits.enter_context(serve(create_housing(HousingSettings(database_url=urls["housing"], **common))))
     settings = gateway_settings(

@@ -1,0 +1,210 @@
+"""The webhook delivery worker: sequences the outbox and delivers due deliveries, signed.
+
+All state is in the database, so the worker survives restarts: a delivery is claimed by moving
+its ``next_attempt_at`` one lease into the future before sending; a process killed mid-send
+leaves it due again when the lease runs out (receivers deduplicate by ``webhook-id``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from pydantic_settings import BaseSettings
+from sqlalchemy import select, update
+from standardwebhooks import Webhook
+
+from lmx_common.db import Database
+from lmx_common.events.feed import sequence_pending
+from lmx_common.events.outbox import cloud_event_json
+from lmx_common.events.subscriptions import DEAD_LETTERED, DELIVERED, PENDING
+from lmx_common.events.tables import EventModels
+
+logger = logging.getLogger("lmx.events.delivery")
+
+
+class EventSettings(BaseSettings):
+    """Mix into a service's settings (before ServiceSettings) to tune the worker by environment."""
+
+    # How often the worker looks for new events and due deliveries.
+    event_poll_seconds: float = 1.0
+    # Attempts before a delivery is dead-lettered; waits grow base * 2^(attempt-1), capped.
+    webhook_max_attempts: int = 8
+    webhook_backoff_seconds: float = 5.0
+    webhook_backoff_max_seconds: float = 3600.0
+    # One attempt's HTTP timeout; must stay below the lease.
+    webhook_timeout_seconds: float = 10.0
+    webhook_lease_seconds: float = 60.0
+    webhook_batch_size: int = 50
+    webhook_concurrency: int = 10
+    # Refuse http:// callback URLs (on in production).
+    webhook_require_https: bool = False
+
+
+@dataclass(frozen=True)
+class _Job:
+    delivery_id: int
+    event_id: str
+    url: str
+    secret: str
+    body: bytes
+    attempts: int
+
+
+def backoff(settings: EventSettings, failed_attempts: int) -> timedelta:
+    """Wait after the n-th failed attempt (n >= 1): base * 2^(n-1), at most the cap."""
+    seconds = settings.webhook_backoff_seconds * 2 ** (failed_attempts - 1)
+    return timedelta(seconds=min(seconds, settings.webhook_backoff_max_seconds))
+
+
+def sign(secret: str, event_id: str, body: bytes, at: datetime) -> dict[str, str]:
+    """Standard Webhooks headers for one attempt (the timestamp is the attempt's)."""
+    return {
+        "webhook-id": event_id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": Webhook(secret).sign(event_id, at, body.decode()),
+    }
+
+
+class DeliveryWorker:
+    """Polls: sequence new events, claim due deliveries, send them, record the outcome."""
+
+    def __init__(
+        self, database: Database, models: EventModels, settings: EventSettings, client: httpx.AsyncClient
+    ) -> None:
+        self.database = database
+        self.models = models
+        self.settings = settings
+        self.client = client
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    def wake(self) -> None:
+        """Look now rather than at the next poll (e.g. right after a commit)."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        while not self._stopping:
+            try:
+                await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # keep polling; the database may be back next time
+                logger.warning("delivery round failed", extra={"error_type": type(exc).__name__})
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.event_poll_seconds)
+            self._wake.clear()
+
+    async def run_once(self) -> int:
+        """One round; returns how many deliveries were attempted."""
+        await sequence_pending(self.database, self.models)
+        jobs = await self._claim()
+        if not jobs:
+            return 0
+        limit = asyncio.Semaphore(self.settings.webhook_concurrency)
+
+        async def attempt(job: _Job) -> tuple[_Job, int | None, str | None]:
+            async with limit:
+                return await self._send(job)
+
+        outcomes = await asyncio.gather(*(attempt(job) for job in jobs))
+        await self._record(outcomes)
+        return len(jobs)
+
+    async def _claim(self) -> list[_Job]:
+        d, sub, outbox = self.models.delivery, self.models.subscription, self.models.outbox
+        now = datetime.now(UTC)
+        lease_until = now + timedelta(seconds=self.settings.webhook_lease_seconds)
+        async with self.database.sessionmaker() as session, session.begin():
+            due = (
+                await session.execute(
+                    select(d.id)
+                    .where(d.status == PENDING, d.next_attempt_at <= now)
+                    .order_by(d.next_attempt_at, d.position)
+                    .limit(self.settings.webhook_batch_size)
+                )
+            ).scalars()
+            claimed: list[int] = []
+            for delivery_id in list(due):
+                # Another replica may have claimed it meanwhile: the condition decides.
+                result = await session.execute(
+                    update(d)
+                    .where(d.id == delivery_id, d.status == PENDING, d.next_attempt_at <= now)
+                    .values(next_attempt_at=lease_until)
+                )
+                if result.rowcount == 1:  # type: ignore[attr-defined]
+                    claimed.append(delivery_id)
+            if not claimed:
+                return []
+            rows = (
+                await session.execute(
+                    select(d.id, d.attempts, sub.callback_url, sub.secret, outbox)
+                    .join(sub, sub.id == d.subscription_id)
+                    .join(outbox, outbox.id == d.event_id)
+                    .where(d.id.in_(claimed))
+                    .order_by(d.position)
+                )
+            ).all()
+        return [
+            _Job(delivery_id, event.id, url, secret, cloud_event_json(event, self.models.source), attempts)
+            for delivery_id, attempts, url, secret, event in rows
+        ]
+
+    async def _send(self, job: _Job) -> tuple[_Job, int | None, str | None]:
+        headers = sign(job.secret, job.event_id, job.body, datetime.now(UTC))
+        headers["content-type"] = "application/cloudevents+json"
+        try:
+            response = await self.client.post(
+                job.url, content=job.body, headers=headers, timeout=self.settings.webhook_timeout_seconds
+            )
+        except httpx.HTTPError as exc:
+            return job, None, type(exc).__name__
+        if 200 <= response.status_code < 300:
+            return job, response.status_code, None
+        return job, response.status_code, f"HTTP {response.status_code}"
+
+    async def _record(self, outcomes: list[tuple[_Job, int | None, str | None]]) -> None:
+        d = self.models.delivery
+        now = datetime.now(UTC)
+        async with self.database.sessionmaker() as session, session.begin():
+            for job, status_code, error in outcomes:
+                attempts = job.attempts + 1
+                values: dict[str, object] = {
+                    "attempts": attempts,
+                    "last_attempt_at": now,
+                    "last_status_code": status_code,
+                    "last_error": error,
+                }
+                if error is None:
+                    values |= {"status": DELIVERED, "delivered_at": now, "next_attempt_at": None}
+                elif attempts >= self.settings.webhook_max_attempts:
+                    values |= {"status": DEAD_LETTERED, "next_attempt_at": None}
+                    logger.warning(
+                        "delivery dead-lettered", extra={"event_id": job.event_id, "delivery_id": job.delivery_id}
+                    )
+                else:
+                    values["next_attempt_at"] = now + backoff(self.settings, attempts)
+                # Only if still ours: a replay or unsubscribe in between wins.
+                await session.execute(update(d).where(d.id == job.delivery_id, d.status == PENDING).values(**values))
+
+
+@asynccontextmanager
+async def delivery_worker(
+    database: Database, models: EventModels, settings: EventSettings
+) -> AsyncIterator[DeliveryWorker]:
+    """Run the worker for as long as the block lasts (a service's ``background`` context)."""
+    async with httpx.AsyncClient(follow_redirects=False) as client:
+        worker = DeliveryWorker(database, models, settings, client)
+        task = asyncio.create_task(worker.run(), name="webhook-delivery")
+        try:
+            yield worker
+        finally:
+            worker._stopping = True
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task

@@ -1,0 +1,96 @@
+"""``GET /v1/events``: the service's committed events in feed order, as CloudEvents."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy import exists, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lmx_common.auth import Principal, require_scopes
+from lmx_common.db import Database, request_session
+from lmx_common.events.outbox import cloud_event_dict, sequence
+from lmx_common.events.schemas import CloudEventRead, EventFeed
+from lmx_common.events.tables import EventModels
+from lmx_common.pagination import Link, PageLinks, decode_cursor, encode_cursor
+from lmx_common.problems import InvalidParam, invalid_input
+
+EVENTS_SCOPE = "events:read"
+SessionDep = Annotated[AsyncSession, Depends(request_session, scope="function")]
+EventReaderDep = Annotated[Principal, Depends(require_scopes(EVENTS_SCOPE))]
+
+
+def encode_position(position: int) -> str:
+    return encode_cursor({"p": position})
+
+
+def decode_position(cursor: str | None, name: str = "after") -> int:
+    """The feed position in a cursor; none = the start; a forged one is a 400."""
+    if not cursor:
+        return 0
+    value = decode_cursor(cursor, {"p"}, name=name)["p"]
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise invalid_input([InvalidParam(name, "Not a cursor returned by this API.", "cursor", "query")])
+    return value
+
+
+async def sequence_pending(database: Database, models: EventModels) -> int:
+    """Sequence committed events now, in a short transaction of its own (cheap when none wait)."""
+    async with database.sessionmaker() as session:
+        waiting = (await session.execute(select(exists().where(models.outbox.position.is_(None))))).scalar_one()
+        await session.rollback()
+        if not waiting:
+            return 0
+        async with session.begin():
+            return await sequence(session, models)
+
+
+def feed_router(models: EventModels) -> APIRouter:
+    """The event feed of one service; include it in the service app."""
+    router = APIRouter(prefix="/v1", tags=["events"])
+
+    @router.get(
+        "/events",
+        response_model=EventFeed,
+        response_model_by_alias=True,
+        summary="Event feed (CloudEvents), oldest first, from a cursor",
+    )
+    async def list_events(
+        request: Request,
+        _caller: EventReaderDep,
+        session: SessionDep,
+        after: Annotated[
+            str | None, Query(description="The `next` cursor of an earlier page; absent = from the start.")
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=500, description="At most this many events.")] = 100,
+    ) -> EventFeed:
+        position = decode_position(after)
+        await sequence_pending(request.app.state.database, models)
+        outbox = models.outbox
+        rows = (
+            (
+                await session.execute(
+                    select(outbox)
+                    .where(outbox.position.is_not(None), outbox.position > position)
+                    .order_by(outbox.position)
+                    .limit(limit)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        last = rows[-1].position if rows else position
+        assert last is not None
+        cursor = encode_position(last)
+        path = request.headers.get("x-forwarded-prefix", "") + request.url.path
+        self_href = path + (f"?{request.url.query}" if request.url.query else "")
+        next_href = f"{path}?after={quote(cursor, safe='')}&limit={limit}"
+        return EventFeed(
+            items=[CloudEventRead.model_validate(cloud_event_dict(row, models.source)) for row in rows],
+            next=cursor,
+            _links=PageLinks(self_=Link(href=self_href), next=Link(href=next_href)),
+        )
+
+    return router

@@ -1,0 +1,132 @@
+"""Mixins for a service's event tables: the outbox (feed), the feed head, subscriptions, deliveries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+# BIGINT does not alias SQLite's rowid, so it would not auto-increment there.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware (SQLite drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; use datetime.now(UTC)")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class OutboxColumns:
+    """Mixin: ``outbox_events``, one row per domain event, written in the causing transaction.
+
+    ``position`` stays NULL until the sequencer gives the committed row its place in the feed.
+    """
+
+    if TYPE_CHECKING:  # the mapped subclass gets SQLAlchemy's keyword constructor
+
+        def __init__(self, **kwargs: Any) -> None: ...
+
+    __tablename__ = "outbox_events"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    position: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    type: Mapped[str] = mapped_column(String(100))
+    subject: Mapped[str | None] = mapped_column(String(200))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    sequenced_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class FeedStateColumns:
+    """Mixin: ``event_feed_state``, one row (id 1) holding the last assigned feed position.
+
+    Updating that row is the sequencer's lock: a row lock on PostgreSQL, the write lock on SQLite.
+    """
+
+    if TYPE_CHECKING:  # the mapped subclass gets SQLAlchemy's keyword constructor
+
+        def __init__(self, **kwargs: Any) -> None: ...
+
+    __tablename__ = "event_feed_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_position: Mapped[int] = mapped_column(BigInteger)
+
+
+class SubscriptionColumns:
+    """Mixin: ``event_subscriptions``, webhook subscriptions owned by one client."""
+
+    if TYPE_CHECKING:  # the mapped subclass gets SQLAlchemy's keyword constructor
+
+        def __init__(self, **kwargs: Any) -> None: ...
+
+    __tablename__ = "event_subscriptions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(100), index=True)
+    organisation_oin: Mapped[str] = mapped_column(String(20))
+    callback_url: Mapped[str] = mapped_column(String(2000))
+    event_types: Mapped[list[str]] = mapped_column(JSON)
+    # Needed in clear to sign; shown to the subscriber once, never logged or returned again.
+    secret: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class DeliveryColumns:
+    """Mixin: ``event_deliveries``, one row per (subscription, event), its state and retry schedule."""
+
+    if TYPE_CHECKING:  # the mapped subclass gets SQLAlchemy's keyword constructor
+
+        def __init__(self, **kwargs: Any) -> None: ...
+
+    __tablename__ = "event_deliveries"
+
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple[Any, ...]:
+        return (
+            UniqueConstraint("subscription_id", "event_id", name="uq_event_deliveries_subscription_id"),
+            Index("ix_event_deliveries_due", "status", "next_attempt_at"),
+        )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[str] = mapped_column(String(36), ForeignKey("event_subscriptions.id", ondelete="CASCADE"))
+    event_id: Mapped[str] = mapped_column(String(36), ForeignKey("outbox_events.id"))
+    position: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(20))  # pending | delivered | dead-lettered
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+@dataclass(frozen=True)
+class EventModels:
+    """A service's four event table classes, handed to every helper of this package."""
+
+    outbox: type[OutboxColumns]
+    feed_state: type[FeedStateColumns]
+    subscription: type[SubscriptionColumns]
+    delivery: type[DeliveryColumns]
+    source: str  # the CloudEvents source, e.g. "urn:lmx:certification"
+    event_types: tuple[str, ...]  # what a subscriber may subscribe to
