@@ -27,7 +27,8 @@ lint: $(INSTALLED)
 
 ## Benchmarks (never part of `make test`); see docs/performance.md.
 bench: $(INSTALLED)
-	$(PY) bench/upstream_clients.py
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(PY) bench/run.py
 
 clean:
 	rm -rf $(VENV) var

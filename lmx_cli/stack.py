@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
+
+STATE_FILE = Path("var") / "stack.json"
 
 APPS = {
     "registry": "services.registry.main:create_app",
@@ -97,6 +101,9 @@ def run_stack(
                 env=env,
                 start_new_session=True,  # Ctrl-C reaches us; we stop the children in order
             )
+        # Where each process runs, for operators and the benchmark (development aid; removed on stop).
+        STATE_FILE.parent.mkdir(exist_ok=True)
+        STATE_FILE.write_text(json.dumps({name: {"pid": p.pid, "port": ports[name]} for name, p in processes.items()}))
         gateway = f"http://{host}:{ports['gateway']}"
         deadline = time.monotonic() + 60
         while not _ready(gateway + "/health/ready"):
@@ -115,6 +122,7 @@ def run_stack(
         return 0
     finally:
         _stop(processes)
+        STATE_FILE.unlink(missing_ok=True)
         print("stopped", file=sys.stderr)
 
 
