@@ -11,7 +11,7 @@ from typing import Any
 
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lmx_common.events.tables import EventModels, OutboxColumns
@@ -47,6 +47,30 @@ async def publish(
     )
     await session.flush()
     return event_id
+
+
+async def publish_many(
+    session: AsyncSession,
+    models: EventModels,
+    *,
+    type: str,
+    events: list[tuple[str | None, dict[str, Any]]],
+    occurred_at: datetime | None = None,
+) -> list[str]:
+    """Like :func:`publish` for many events of one type in one statement (a bulk import's);
+    ``events`` holds (subject, data) pairs. Returns the event ids in order."""
+    if type not in models.event_types:
+        raise ValueError(f"unknown event type {type!r}")
+    if not events:
+        return []
+    when = occurred_at or datetime.now(UTC)
+    ids = [str(uuid.uuid4()) for _ in events]
+    rows: list[dict[str, Any]] = [
+        {"id": event_id, "position": None, "type": type, "subject": subject, "data": data, "occurred_at": when}
+        for event_id, (subject, data) in zip(ids, events, strict=True)
+    ]
+    await session.execute(insert(models.outbox), rows)
+    return ids
 
 
 async def sequence(session: AsyncSession, models: EventModels, batch: int = 500) -> int:

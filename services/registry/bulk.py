@@ -82,8 +82,9 @@ def parse(body: bytes, content_type: str) -> list[tuple[int, Any]]:
 
 async def import_lines(
     session: AsyncSession, principal: Principal, lines: list[tuple[int, Any]], vault: BsnVault
-) -> tuple[BulkResult, list[str]]:
-    """Validate every line; create the valid ones in the caller's transaction. Returns the result and new ids."""
+) -> tuple[BulkResult, list[dict[str, Any]]]:
+    """Validate every line; create the valid ones in the caller's transaction. Returns the result and the
+    created rows."""
     results: list[BulkLineResult] = []
     accepted: list[tuple[int, RegistrationCreate]] = []
     for number, document in lines:
@@ -138,4 +139,4 @@ async def import_lines(
         await session.execute(insert(cast(Table, Registration.__table__)), created)
     results.sort(key=lambda r: r.line)
     invalid = sum(1 for r in results if r.status == "invalid")
-    return BulkResult(created=len(created), invalid=invalid, results=results), [r["id"] for r in created]
+    return BulkResult(created=len(created), invalid=invalid, results=results), created

@@ -1,11 +1,12 @@
 from pydantic_settings import SettingsConfigDict
 
+from lmx_common.events import EventSettings
 from lmx_common.settings import ServiceSettings
 
 VERSION = "0.2.0"
 
 
-class RegistrySettings(ServiceSettings):
+class RegistrySettings(EventSettings, ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="REGISTRY_", extra="ignore", frozen=True)
 
     database_url: str = "sqlite+aiosqlite:///var/registry.db"

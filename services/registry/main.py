@@ -4,9 +4,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from lmx_common.app import create_service_app
+from lmx_common.events import delivery_worker, feed_router, subscriptions_router
 from services.registry import retention
 from services.registry.config import VERSION, RegistrySettings
 from services.registry.crypto import BsnVault
+from services.registry.events import EVENTS
 from services.registry.router import router
 from services.registry.statistics_router import router as statistics_router
 
@@ -15,7 +17,9 @@ DESCRIPTION = """Registrations of labour migrants: where they work and where the
 Through the gateway at `/registry/v1`. Every call needs a bearer token from the gateway.
 Municipalities see the registrations of people who live or work in them; an information point
 sees those it made; everyone else sees statistics, with small counts suppressed. Every read and
-write of a person's data is in the processing log."""
+write of a person's data is in the processing log. Events (`registration.created`,
+`registration.departed`, municipality codes only) are published as a CloudEvents feed at
+`/v1/events` and to signed webhooks (`/v1/subscriptions`)."""
 
 
 def create_app(settings: RegistrySettings | None = None) -> FastAPI:
@@ -26,8 +30,14 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def background(app: FastAPI) -> AsyncIterator[None]:
-        async with retention.scheduled(app.state.database, settings):
+        async with (
+            delivery_worker(app.state.database, EVENTS, settings) as worker,
+            retention.scheduled(app.state.database, settings),
+        ):
+            app.state.delivery_worker = worker
             yield
+
+    require_https = settings.webhook_require_https or settings.environment == "production"
 
     return create_service_app(
         component="registry",
@@ -35,7 +45,12 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         description=DESCRIPTION,
         version=VERSION,
         settings=settings,
-        routers=[router, statistics_router],
+        routers=[
+            router,
+            statistics_router,
+            feed_router(EVENTS),
+            subscriptions_router(EVENTS, require_https=require_https),
+        ],
         on_startup=on_startup,
         background=background,
     )

@@ -8,6 +8,7 @@ from sqlalchemy import Date, Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from lmx_common.db import NAMING_CONVENTION, UtcDateTime
+from lmx_common.events import DeliveryColumns, FeedStateColumns, OutboxColumns, SubscriptionColumns
 from lmx_common.reference.tables import MunicipalityColumns
 
 
@@ -100,3 +101,19 @@ class IdempotencyKey(Base):
     state: Mapped[str] = mapped_column(String(10))  # in-flight | done
     resource_id: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class OutboxEvent(OutboxColumns, Base):
+    pass
+
+
+class FeedState(FeedStateColumns, Base):
+    pass
+
+
+class Subscription(SubscriptionColumns, Base):
+    pass
+
+
+class Delivery(DeliveryColumns, Base):
+    pass

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from lmx_common.auth import CallerDep, Principal, require_scopes
 from lmx_common.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, decode_cursor, encode_cursor, page_links
 from lmx_common.problems import InvalidParam, ProblemError, invalid_input, problem_openapi_response
-from services.registry import bulk, errors, idempotency, processing_log, repository, service
+from services.registry import bulk, errors, events, idempotency, processing_log, repository, service
 from services.registry.dependencies import SessionDep, SettingsDep, VaultDep
 from services.registry.models import ProcessingLogRecord, Registration
 from services.registry.schemas import (
@@ -94,6 +94,7 @@ async def create_registration(
     try:
         registration = await service.create(session, principal, body, vault)
         await processing_log.record(session, request, principal, "create", [registration.id])
+        await events.registration_created(session, registration)
         if idempotency_key is not None:
             await idempotency.complete(session, principal.client_id, idempotency_key, registration.id)
     except BaseException:
@@ -190,6 +191,7 @@ async def depart(
     registration = await service.get_visible(session, principal, registration_id, for_update=True)
     registration = await service.depart(session, registration, body)
     await processing_log.record(session, request, principal, "depart", [registration.id])
+    await events.registration_departed(session, registration)
     return _registration_response(registration, vault)
 
 
@@ -289,7 +291,8 @@ async def bulk_import(
             413, f"At most {settings.max_bulk_lines} lines per request; split the file.", slug="payload-too-large"
         )
     result, created = await bulk.import_lines(session, principal, lines, vault)
-    await processing_log.record(session, request, principal, "create", created)
+    await processing_log.record(session, request, principal, "create", [row["id"] for row in created])
+    await events.registrations_created(session, created)
     return JSONResponse(result.model_dump(mode="json", by_alias=True, exclude_none=True))
 
 
