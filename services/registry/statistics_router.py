@@ -267,7 +267,7 @@ async def work_residence_statistics(
             return viewer in (key[1], key[2])
         return key[0] in ("row", "col") and key[1] == viewer
 
-    hidden = suppress(values, grid_lines(cells), exempt, settings.suppression_threshold)
+    hidden = set() if exact else suppress(values, grid_lines(cells), exempt, settings.suppression_threshold)
     return WorkResidenceStatistics(
         threshold=settings.suppression_threshold,
         as_of=datetime.now(UTC),
@@ -396,7 +396,7 @@ async def departure_statistics(
     viewer, exact = _viewer(principal), _exact_for_everything(principal)
     # Filtered to one municipality, every count concerns it; nationwide counts concern many, none exempt.
     own = exact or (municipality_code is not None and municipality_code == viewer)
-    hidden = suppress(values, grid_lines(cells), lambda _key: own, settings.suppression_threshold)
+    hidden = set() if own else suppress(values, grid_lines(cells), lambda _key: False, settings.suppression_threshold)
     return DepartureStatistics(
         threshold=settings.suppression_threshold,
         as_of=datetime.now(UTC),

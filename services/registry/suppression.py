@@ -30,24 +30,45 @@ def suppress(
     exempt: Callable[[K], bool],
     threshold: int,
 ) -> set[K]:
-    """The keys to hide from this viewer."""
+    """The keys to hide from this viewer.
+
+    A work list over the lines, with a count of hidden members per line, so a national table of
+    tens of thousands of cells is settled in near-linear time.
+    """
     hidden = {k for k, v in values.items() if 0 < v < threshold and not exempt(k)}
-    changed = True
-    while changed:
-        changed = False
-        for line in lines:
-            if line.total in hidden:
-                continue
-            hidden_members = [m for m in line.members if m in hidden]
-            if len(hidden_members) != 1:
-                continue
-            candidates = [m for m in line.members if m not in hidden and not exempt(m) and values.get(m, 0) > 0]
-            if candidates:
-                hidden.add(min(candidates, key=lambda m: (values[m], str(m))))
-                changed = True
-            elif not exempt(line.total):
-                hidden.add(line.total)
-                changed = True
+    lines_of: dict[K, list[int]] = {}
+    for index, line in enumerate(lines):
+        for member in line.members:
+            lines_of.setdefault(member, []).append(index)
+        lines_of.setdefault(line.total, []).append(-1 - index)  # a total: its own line is settled
+    hidden_count = [sum(1 for m in line.members if m in hidden) for line in lines]
+    # Candidates for a second suppression, smallest first.
+    candidates = [
+        sorted((m for m in line.members if not exempt(m) and values.get(m, 0) > 0), key=lambda m: (values[m], str(m)))
+        for line in lines
+    ]
+    work = [i for i, count in enumerate(hidden_count) if count == 1]
+
+    def hide(key: K) -> None:
+        hidden.add(key)
+        for index in lines_of.get(key, ()):
+            if index >= 0:
+                hidden_count[index] += 1
+                if hidden_count[index] == 1:
+                    work.append(index)
+            else:
+                work.append(-1 - index)  # its line no longer needs a second member, nothing to do
+
+    while work:
+        index = work.pop()
+        line = lines[index]
+        if line.total in hidden or hidden_count[index] != 1:
+            continue
+        pick = next((m for m in candidates[index] if m not in hidden), None)
+        if pick is not None:
+            hide(pick)
+        elif not exempt(line.total):
+            hide(line.total)
     return hidden
 
 
