@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -220,3 +221,41 @@ async def test_status_lookup_answers_may_supply_labour_and_housing_today(stack, 
     assert schemes["snf-housing"]["status"] == "suspended" and schemes["snf-housing"]["validToday"] is False
     assert schemes["sna-nen-4400"]["status"] is None
     assert_problem(await reader.get("/v1/organisations/00000000/status"), 404, "not-found")
+
+
+async def test_concurrent_status_changes_do_not_lose_one(stack, http):
+    nau = await certifier(stack, http)
+    for _ in range(3):
+        certificate = await make_certificate(nau, "granted")
+        path = f"/v1/certificates/{certificate['id']}/status-changes"
+        responses = await asyncio.gather(
+            nau.post(path, {"status": "suspended", "reason": "a"}), nau.post(path, {"status": "ended", "reason": "b"})
+        )
+        assert sorted(r.status_code for r in responses) == [201, 409], [r.text for r in responses]
+        winner = next(r.json()["status"] for r in responses if r.status_code == 201)
+        history = (await nau.get(path)).json()["items"]
+        assert [h["status"] for h in history] == ["applied", "granted", winner]
+        assert (await nau.get(f"/v1/certificates/{certificate['id']}")).json()["status"] == winner
+
+
+async def test_an_idempotency_key_makes_creation_and_status_changes_retry_safe(stack, http):
+    nau = await certifier(stack, http)
+    number = await make_organisation(nau)
+    body = {"kvkNumber": number, "scheme": "wtta-admission", "validFrom": "2026-01-01"}
+    key = {"Idempotency-Key": f"cert-{number}"}
+    first = await nau.post("/v1/certificates", body, headers=key)
+    again = await nau.post("/v1/certificates", body, headers=key)
+    assert first.status_code == again.status_code == 201
+    assert again.json()["id"] == first.json()["id"] and again.headers["location"] == first.headers["location"]
+    listed = (await nau.get(f"/v1/certificates?kvkNumber={number}")).json()["items"]
+    assert [c["id"] for c in listed] == [first.json()["id"]]
+    other = await nau.post("/v1/certificates", body | {"validFrom": "2026-02-01"}, headers=key)
+    assert_problem(other, 422, "unprocessable")
+
+    path = f"/v1/certificates/{first.json()['id']}/status-changes"
+    change = {"status": "granted", "reason": "ok"}
+    granted = await nau.post(path, change, headers={"Idempotency-Key": "grant-1"})
+    repeated = await nau.post(path, change, headers={"Idempotency-Key": "grant-1"})
+    assert granted.status_code == repeated.status_code == 201 and repeated.json() == granted.json()
+    history = (await nau.get(path)).json()["items"]
+    assert [h["status"] for h in history] == ["applied", "granted"]  # once, not a 409 the second time

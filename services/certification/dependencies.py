@@ -21,3 +21,7 @@ ReportIdPath = Annotated[str, Path(alias="reportId", max_length=36)]
 IfMatchHeader = Annotated[
     str | None, Header(alias="If-Match", description="The ETag you read; a stale one is refused with 412.")
 ]
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", description="Retry-safe creation: the same key and body answer the same 201."),
+]

@@ -40,3 +40,9 @@ def stale(current_etag: str) -> ProblemError:
         slug="precondition-failed",
         headers={"ETag": current_etag},
     )
+
+
+def changed_meanwhile(what: str) -> ProblemError:
+    return ProblemError(
+        409, f"The {what} was changed by another request at the same time; read it and try again.", slug="conflict"
+    )

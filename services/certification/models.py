@@ -67,6 +67,10 @@ class Certificate(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     version: Mapped[int] = mapped_column(Integer)
 
+    # Every UPDATE checks and bumps the version, so a concurrent change fails instead of being
+    # lost (SQLite has no SELECT ... FOR UPDATE). The version is also the ETag.
+    __mapper_args__ = {"version_id_col": version}
+
 
 class CertificateStatusChange(Base):
     """Append-only history: every status a certificate had, who set it, when and why."""
@@ -106,6 +110,8 @@ class Report(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     version: Mapped[int] = mapped_column(Integer)
 
+    __mapper_args__ = {"version_id_col": version}
+
 
 class ReportNote(Base):
     """A dated follow-up note, with the status change it made if any; append-only."""
@@ -122,6 +128,19 @@ class ReportNote(Base):
     by_oin: Mapped[str] = mapped_column(String(20))
     by_client_id: Mapped[str] = mapped_column(String(100))
     by_type: Mapped[str] = mapped_column(String(30))
+
+
+class IdempotencyKey(Base):
+    """A client's Idempotency-Key, the hash of its request and what it created (kept a day)."""
+
+    __tablename__ = "idempotency_keys"
+
+    client_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(20))
+    resource_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
 
 
 class OutboxEvent(OutboxColumns, Base):

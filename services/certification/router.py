@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
@@ -10,9 +11,10 @@ from sqlalchemy import select
 from lmx_common.auth import current_principal
 from lmx_common.pagination import decode_cursor, encode_cursor, page_links
 from lmx_common.problems import problem_openapi_response
-from services.certification import errors, repository, service
+from services.certification import errors, idempotency, repository, service
 from services.certification.dependencies import (
     CertificateIdPath,
+    IdempotencyKeyHeader,
     IfMatchHeader,
     KvkPath,
     ReaderDep,
@@ -23,7 +25,14 @@ from services.certification.dependencies import (
     SummaryReaderDep,
     WriterDep,
 )
-from services.certification.models import Certificate, CertificateStatusChange, Report, ReportNote, Scheme
+from services.certification.models import (
+    Certificate,
+    CertificateStatusChange,
+    Organisation,
+    Report,
+    ReportNote,
+    Scheme,
+)
 from services.certification.schemas import (
     Actor,
     CategoryCount,
@@ -90,9 +99,23 @@ async def list_schemes(session: SessionDep) -> SchemeList:
     responses=_problems((409, "Already recorded.")),
 )
 async def create_organisation(
-    body: OrganisationCreate, caller: WriterDep, session: SessionDep, request: Request, response: Response
+    body: OrganisationCreate,
+    caller: WriterDep,
+    session: SessionDep,
+    request: Request,
+    response: Response,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> OrganisationRead:
-    row = await service.create_organisation(session, caller, body)
+    async def create() -> tuple[str, Organisation]:
+        row = await service.create_organisation(session, caller, body)
+        return row.kvk_number, row
+
+    async def replay(kvk_number: str) -> Organisation:
+        row = await repository.organisation(session, kvk_number)
+        assert row is not None
+        return row
+
+    row = await idempotency.once(request, session, caller, idempotency_key, create, replay)
     response.headers["Location"] = request.headers.get("x-forwarded-prefix", "") + f"/v1/organisations/{row.kvk_number}"
     return OrganisationRead.model_validate(row)
 
@@ -183,6 +206,15 @@ async def report_summary(kvk_number: KvkPath, _caller: SummaryReaderDep, session
 # Certificates.
 
 
+def _existing_certificate(session: SessionDep) -> Callable[[str], Awaitable[Certificate]]:
+    async def read(certificate_id: str) -> Certificate:
+        row = await repository.certificate(session, certificate_id)
+        assert row is not None
+        return row
+
+    return read
+
+
 def _certificate(row: Certificate, response: Response) -> CertificateRead:
     response.headers["ETag"] = service.etag(row)
     return CertificateRead.model_validate(row)
@@ -211,9 +243,18 @@ def _change(row: CertificateStatusChange) -> StatusChangeRead:
     summary="Record an application for a certificate (certifiers); it starts as applied",
 )
 async def create_certificate(
-    body: CertificateCreate, caller: WriterDep, session: SessionDep, request: Request, response: Response
+    body: CertificateCreate,
+    caller: WriterDep,
+    session: SessionDep,
+    request: Request,
+    response: Response,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> CertificateRead:
-    row = await service.create_certificate(session, caller, body)
+    async def create() -> tuple[str, Certificate]:
+        row = await service.create_certificate(session, caller, body)
+        return row.id, row
+
+    row = await idempotency.once(request, session, caller, idempotency_key, create, _existing_certificate(session))
     response.headers["Location"] = request.headers.get("x-forwarded-prefix", "") + f"/v1/certificates/{row.id}"
     return _certificate(row, response)
 
@@ -293,10 +334,22 @@ async def create_status_change(
     body: StatusChangeCreate,
     caller: WriterDep,
     session: SessionDep,
+    request: Request,
     response: Response,
     if_match: IfMatchHeader = None,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> StatusChangeRead:
-    row, change = await service.change_status(session, caller, certificate_id, body, if_match)
+    async def create() -> tuple[str, CertificateStatusChange]:
+        _, change = await service.change_status(session, caller, certificate_id, body, if_match)
+        return str(change.id), change
+
+    async def replay(change_id: str) -> CertificateStatusChange:
+        change = await session.get(CertificateStatusChange, int(change_id))
+        assert change is not None
+        return change
+
+    change = await idempotency.once(request, session, caller, idempotency_key, create, replay)
+    row = await _existing_certificate(session)(change.certificate_id)
     response.headers["ETag"] = service.etag(row)
     return _change(change)
 
@@ -343,9 +396,21 @@ async def _report(session: SessionDep, row: Report, response: Response) -> Repor
     summary="File an abuse report about an organisation and/or a housing location",
 )
 async def create_report(
-    body: ReportCreate, caller: ReportWriterDep, session: SessionDep, request: Request, response: Response
+    body: ReportCreate,
+    caller: ReportWriterDep,
+    session: SessionDep,
+    request: Request,
+    response: Response,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> ReportRead:
-    row = await service.create_report(session, caller, body)
+    async def create() -> tuple[str, Report]:
+        row = await service.create_report(session, caller, body)
+        return row.id, row
+
+    async def replay(report_id: str) -> Report:
+        return await service.visible_report(session, caller, report_id)
+
+    row = await idempotency.once(request, session, caller, idempotency_key, create, replay)
     response.headers["Location"] = request.headers.get("x-forwarded-prefix", "") + f"/v1/reports/{row.id}"
     return await _report(session, row, response)
 
@@ -414,8 +479,17 @@ async def create_report_note(
     body: ReportNoteCreate,
     caller: ReportWriterDep,
     session: SessionDep,
+    request: Request,
     response: Response,
     if_match: IfMatchHeader = None,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> ReportRead:
-    row = await service.add_note(session, caller, report_id, body, if_match)
+    async def create() -> tuple[str, Report]:
+        row = await service.add_note(session, caller, report_id, body, if_match)
+        return row.id, row
+
+    async def replay(same_report_id: str) -> Report:
+        return await service.visible_report(session, caller, same_report_id)
+
+    row = await idempotency.once(request, session, caller, idempotency_key, create, replay)
     return await _report(session, row, response)

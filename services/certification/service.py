@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
 
 from lmx_common.auth import OrganisationType, Principal
 from lmx_common.events import publish
@@ -117,7 +118,6 @@ async def create_certificate(session: AsyncSession, principal: Principal, body: 
         issuer_oin=principal.organisation_oin,
         created_at=now,
         updated_at=now,
-        version=1,
     )
     session.add(row)
     await session.flush()
@@ -147,7 +147,10 @@ async def change_status(
                 "effectiveDate", f"Must not be before the current status's date {row.status_since}.", "range", "body"
             )
         )
-    change = await transition(session, row, body.status, body.reason, effective, Actor.of(principal))
+    try:
+        change = await transition(session, row, body.status, body.reason, effective, Actor.of(principal))
+    except StaleDataError as exc:
+        raise errors.changed_meanwhile("certificate") from exc
     return row, change
 
 
@@ -163,7 +166,6 @@ async def transition(
     row.status = new_status
     row.status_since = effective
     row.updated_at = now
-    row.version += 1
     change = await _record_change(session, row, previous, new_status, reason, effective, actor, now)
     await publish(
         session,
@@ -281,7 +283,6 @@ async def create_report(session: AsyncSession, principal: Principal, body: Repor
         reporter_type=principal.organisation_type.value,
         created_at=now,
         updated_at=now,
-        version=1,
     )
     session.add(row)
     await session.flush()
@@ -343,9 +344,13 @@ async def add_note(
         )
     )
     row.updated_at = now
-    row.version += 1
     if moved and body.status is not None:
         row.status = body.status
+    try:
+        await session.flush()
+    except StaleDataError as exc:
+        raise errors.changed_meanwhile("report") from exc
+    if moved:
         await publish(
             session,
             EVENTS,
@@ -360,7 +365,6 @@ async def add_note(
                 "date": noted_on.isoformat(),
             },
         )
-    await session.flush()
     return row
 
 
