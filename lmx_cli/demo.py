@@ -90,6 +90,6 @@ DEMO_CLIENTS: tuple[NewClient, ...] = (
         "Housing service (machine client)",
         _oin(4),
         "service",
-        ("registry:statistics", "certification:read", "events:read"),
+        ("registry:statistics", "registry:statistics-exact", "certification:read", "events:read"),
     ),
 )

@@ -1,16 +1,306 @@
-from pydantic import BaseModel, ConfigDict, Field
+"""Request and response bodies of the housing API (lowerCamelCase on the wire; unknown fields refused)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from lmx_common.pagination import Page
+from lmx_common.reference import is_municipality
+
+Kind = Literal["short-stay", "mid-stay", "long-stay"]
+Form = Literal["clustered", "dispersed"]
+PipelineStatus = Literal["planned", "permit-granted", "under-construction", "operational", "closed"]
+FairShareStatus = Literal["lagging", "on-track"]
+Day = date  # for fields named `date`, which would shadow the type in the class body
 
 
-class RegionRead(BaseModel):
+def _known_municipality(code: str) -> str:
+    if not is_municipality(code):
+        raise ValueError("not a municipality code of the current CBS list")
+    return code
+
+
+MunicipalityCode = Annotated[str, Field(pattern=r"^GM\d{4}$", examples=["GM1655"]), AfterValidator(_known_municipality)]
+LocationId = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+        examples=["wb-gm1655-01"],
+        description="The id registrations name (residence.housingLocationId or work.economicLocationId).",
+    ),
+]
+KvkNumber = Annotated[str, Field(pattern=r"^\d{8}$", examples=["71230101"], description="KvK number, 8 digits.")]
+Postcode = Annotated[str, Field(pattern=r"^[1-9][0-9]{3}[A-Z]{2}$", examples=["4731AB"])]
+HouseNumber = Annotated[str, Field(pattern=r"^[1-9][0-9]{0,4}([ -]?[A-Za-z0-9]{1,4})?$", examples=["12"])]
+
+
+class Camel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class Count(Out):
+    """A count, or null with suppressed=true when it is too small to publish to this caller."""
+
+    count: int | None
+    suppressed: bool
+
+
+# Regions.
+
+
+class RegionRead(Out):
     """A region: a named set of municipalities."""
-
-    model_config = ConfigDict(populate_by_name=True)
 
     code: str = Field(examples=["west-brabant"])
     name: str = Field(examples=["Regio West-Brabant"])
     kind: str = Field(examples=["region"])
-    municipality_codes: list[str] = Field(alias="municipalityCodes")
+    municipality_codes: list[str]
+    lagging_factor: float = Field(
+        description="A member lags when its fulfilment is below this factor times the region's fulfilment.",
+        examples=[0.8],
+    )
 
 
 class RegionList(BaseModel):
     items: list[RegionRead]
+
+
+# Housing locations.
+
+
+class Address(Camel):
+    postcode: Postcode
+    house_number: HouseNumber
+
+
+class HousingLocationCreate(Camel):
+    """A new location; its municipality is the caller's own."""
+
+    id: LocationId | None = Field(default=None, description="Chosen by the municipality; generated when absent.")
+    municipality_code: MunicipalityCode | None = Field(default=None, description="The caller's own when absent.")
+    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    address: Address
+    kind: Kind
+    form: Form
+    beds: Annotated[int, Field(ge=1, le=100_000)]
+    landlord_kvk_number: KvkNumber
+    status: Literal["planned", "permit-granted", "under-construction", "operational"] = "planned"
+    status_date: date | None = Field(default=None, description="When the location reached its status; today if absent.")
+    expected_opening_date: date | None = None
+
+
+class HousingLocationUpdate(Camel):
+    """A JSON merge patch of a location's facts (the pipeline status moves by status changes)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    address: Address | None = None
+    kind: Kind | None = None
+    form: Form | None = None
+    beds: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    landlord_kvk_number: KvkNumber | None = None
+    expected_opening_date: date | None = None
+
+
+class StatusChangeCreate(Camel):
+    status: PipelineStatus
+    date: Day | None = Field(default=None, description="When it happened; today if absent. Not in the future.")
+
+
+class StatusDates(Out):
+    """The date the location reached each step of the pipeline (null: not reached, or not recorded)."""
+
+    planned: date | None
+    permit_granted: date | None
+    under_construction: date | None
+    operational: date | None
+    closed: date | None
+
+
+class Occupancy(Out):
+    date: Day
+    occupied_beds: int
+
+
+class Risk(Out):
+    """Why a location is at risk: its landlord's certificate in a scheme is suspended, revoked or expired."""
+
+    kvk_number: str
+    scheme: str
+    reason: Literal["suspended", "revoked", "expired"]
+    since: date | None
+    certificate_id: str
+    event_id: str
+    event_time: datetime
+
+
+class HousingLocationRead(Out):
+    id: str
+    municipality_code: str
+    name: str | None
+    address: Address
+    kind: str
+    form: str
+    beds: int
+    landlord_kvk_number: str
+    status: str
+    status_dates: StatusDates
+    expected_opening_date: date | None
+    latest_occupancy: Occupancy | None
+    at_risk: bool
+    risks: list[Risk]
+    created_at: datetime
+    updated_at: datetime
+
+
+class HousingLocationPage(Page[HousingLocationRead]):
+    """A page of housing locations."""
+
+
+class OccupancyReportCreate(Camel):
+    date: Day
+    occupied_beds: Annotated[int, Field(ge=0)]
+
+
+class OccupancyReportRead(Out):
+    id: int
+    housing_location_id: str
+    date: Day
+    occupied_beds: int
+    beds: int
+    created_at: datetime
+
+
+class OccupancyReportList(BaseModel):
+    items: list[OccupancyReportRead]
+
+
+# Regional economic locations.
+
+
+class DistributionKeyItem(Camel):
+    municipality_code: MunicipalityCode
+    share: Annotated[float, Field(ge=0, le=1, examples=[0.25])]
+
+
+class EconomicLocationCreate(Camel):
+    id: LocationId
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    region_code: Annotated[str, Field(pattern=r"^[a-z0-9-]{2,50}$|^PV\d{2}$", examples=["west-brabant"])]
+    host_municipality_code: MunicipalityCode
+    keys: Annotated[list[DistributionKeyItem], Field(min_length=1, max_length=500)]
+
+
+class DistributionKeysReplace(Camel):
+    keys: Annotated[list[DistributionKeyItem], Field(min_length=1, max_length=500)]
+
+
+class DistributionKeyRead(Out):
+    municipality_code: str
+    share: float
+
+
+class EconomicLocationRead(Out):
+    id: str
+    name: str
+    region_code: str
+    host_municipality_code: str
+    keys: list[DistributionKeyRead]
+    created_at: datetime
+    updated_at: datetime
+
+
+class EconomicLocationList(BaseModel):
+    items: list[EconomicLocationRead]
+
+
+# Fair share.
+
+
+class PipelineBeds(Out):
+    planned: int
+    permit_granted: int
+    under_construction: int
+
+
+class FairShareItem(Out):
+    municipality_code: str
+    municipality_name: str
+    working_migrants: int | None = Field(
+        description="Active migrants working here outside the region's economic locations (null: suppressed)."
+    )
+    regional_share: float | None = Field(description="Keyed share of those working at the regional economic locations.")
+    obligation: float | None = Field(description="workingMigrants + regionalShare: beds this municipality provides.")
+    operational_beds: int
+    pipeline_beds: PipelineBeds
+    gap: float | None = Field(description="obligation - operationalBeds.")
+    fulfilment: float | None = Field(description="operationalBeds / obligation; null when the obligation is 0.")
+    status: FairShareStatus
+    suppressed: bool = Field(description="Some figures are withheld: they would reveal a count below the threshold.")
+
+
+class FairShareTotals(Out):
+    obligation: float | None
+    operational_beds: int
+    pipeline_beds: PipelineBeds
+    gap: float | None
+    fulfilment: float | None
+
+
+class FairShareReport(Out):
+    """The fair share of each member municipality, from the registry's statistics as of ``asOf``."""
+
+    region_code: str
+    region_name: str
+    region_kind: str
+    as_of: datetime = Field(description="When the registry produced the counts.")
+    stale: bool = Field(description="True when the registry could not be reached and these are its last figures.")
+    lagging_factor: float
+    lagging_below: float | None = Field(description="laggingFactor x the region's fulfilment.")
+    threshold: int = Field(description="Counts from 1 to threshold-1 are withheld from outsiders.")
+    economic_location_ids: list[str]
+    totals: FairShareTotals
+    items: list[FairShareItem]
+
+
+# At risk.
+
+
+class AtRiskLocation(Out):
+    id: str
+    municipality_code: str
+    name: str | None
+    status: str
+    beds: int
+    landlord_kvk_number: str
+    residents_affected: Count
+    risks: list[Risk]
+
+
+class AtRiskMunicipality(Out):
+    municipality_code: str
+    locations: int
+    beds: int
+    residents_affected: Count
+
+
+class AtRiskReport(Out):
+    """Locations whose landlord lost its certificate, with the residents affected (registry as of ``asOf``)."""
+
+    municipality_code: str | None
+    region_code: str | None
+    as_of: datetime | None = Field(description="When the registry produced the resident counts.")
+    stale: bool
+    threshold: int
+    locations: int
+    beds: int
+    residents_affected: Count
+    municipalities: list[AtRiskMunicipality]
+    items: list[AtRiskLocation]

@@ -19,6 +19,7 @@ from services.housing.config import HousingSettings
 from services.housing.main import create_app as create_housing
 from services.registry.config import RegistrySettings
 from services.registry.main import create_app as create_registry
+from tests.support.housing import FAST_HOUSING, register_housing_client
 from tests.support.servers import echo_app, free_port, garbage_server, serve
 
 ISSUER_PLACEHOLDER = "http://127.0.0.1:{port}"
@@ -112,7 +113,18 @@ def start_stack(exits: ExitStack, urls: dict[str, str]) -> Stack:
     certification = exits.enter_context(
         serve(create_certification(CertificationSettings(database_url=urls["certification"], **common, **FAST_EVENTS)))
     )
-    housing = exits.enter_context(serve(create_housing(HousingSettings(database_url=urls["housing"], **common))))
+    # The housing service calls the registry and certification through the gateway with its own client;
+    # it fetches its token lazily, so the gateway may start after it.
+    housing_id, housing_secret = register_housing_client(urls["gateway"])
+    housing_settings = HousingSettings(
+        database_url=urls["housing"],
+        **common,
+        gateway_url=issuer,
+        client_id=housing_id,
+        client_secret=housing_secret,
+        **FAST_HOUSING,
+    )
+    housing = exits.enter_context(serve(create_housing(housing_settings)))
     settings = gateway_settings(
         urls, gateway_port, registry_url=registry, certification_url=certification, housing_url=housing
     )

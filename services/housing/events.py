@@ -1,0 +1,126 @@
+"""The events this service consumes: the certification feed, polled through the gateway.
+
+``certificate.status-changed`` (data: certificateId, kvkNumber, scheme, status, effectiveDate)
+sets the certificate's standing; a location whose landlord holds a suspended, revoked or expired
+certificate (and no granted one in that scheme) is at risk. Each event's id is stored in the same
+transaction as its effect and the cursor, so processing an event twice changes nothing
+(docs/decisions/0015).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lmx_common.db import Database
+from services.housing import repository
+from services.housing.clients import GatewayClient, UpstreamUnavailable
+from services.housing.config import HousingSettings
+
+logger = logging.getLogger("lmx.housing.events")
+
+FEED = "certification"
+FEED_PATH = "/certification/v1/events"
+CERTIFICATE_STATUS_CHANGED = "certificate.status-changed"
+
+
+def _date(value: Any) -> date | None:
+    try:
+        return date.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+def _time(value: Any) -> datetime:
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return datetime.now(UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+async def apply_event(session: AsyncSession, event: dict[str, Any]) -> bool:
+    """Apply one CloudEvent; False when it was processed before (then nothing changes)."""
+    event_id = str(event["id"])
+    if await repository.processed(session, event_id):
+        return False
+    await repository.record_processed(session, event_id, str(event.get("source", "")), str(event.get("type", "")))
+    data = event.get("data") or {}
+    if event.get("type") == CERTIFICATE_STATUS_CHANGED and data.get("certificateId") and data.get("kvkNumber"):
+        await repository.set_standing(
+            session,
+            certificate_id=str(data["certificateId"]),
+            kvk_number=str(data["kvkNumber"]),
+            scheme=str(data.get("scheme", "")),
+            status=str(data.get("status", "")),
+            effective_date=_date(data.get("effectiveDate")),
+            event_id=event_id,
+            event_time=_time(event.get("time")),
+        )
+    return True
+
+
+async def apply_page(session: AsyncSession, cursor: str | None, page: dict[str, Any]) -> int:
+    """Apply a page read from ``cursor`` and move the cursor, unless another replica moved it first."""
+    current = await repository.feed_cursor(session, FEED, for_update=True)
+    if current != cursor:
+        return 0
+    applied = 0
+    for event in page.get("items", []):
+        applied += await apply_event(session, event)
+    if page.get("next"):
+        await repository.move_cursor(session, FEED, str(page["next"]))
+    return applied
+
+
+async def poll_once(database: Database, gateway: GatewayClient, page_size: int) -> tuple[int, int]:
+    """Read one page of the feed and apply it in one transaction; (events read, events applied)."""
+    async with database.sessionmaker() as session:
+        cursor = await repository.feed_cursor(session, FEED)
+    params: list[tuple[str, str | int]] = [("limit", page_size)] + ([("after", cursor)] if cursor else [])
+    page = await gateway.get_json(FEED_PATH, params)
+    items = page.get("items", [])
+    if not items:
+        return 0, 0
+    async with database.sessionmaker() as session, session.begin():
+        applied = await apply_page(session, cursor, page)
+    return len(items), applied
+
+
+async def _loop(database: Database, gateway: GatewayClient, settings: HousingSettings) -> None:
+    while True:
+        read = 0
+        try:
+            read, applied = await poll_once(database, gateway, settings.event_page_size)
+            if applied:
+                logger.info("certification events applied", extra={"count": applied})
+        except asyncio.CancelledError:
+            raise
+        except UpstreamUnavailable as exc:
+            logger.info("certification feed unavailable", extra={"reason": str(exc)})
+        except Exception as exc:  # a bad page or a lost race: try again next interval
+            logger.warning("certification feed poll failed", extra={"error_type": type(exc).__name__})
+        if read < settings.event_page_size:  # a full page: more may wait, read on at once
+            await asyncio.sleep(settings.event_poll_seconds)
+
+
+@asynccontextmanager
+async def certification_consumer(
+    database: Database, gateway: GatewayClient, settings: HousingSettings
+) -> AsyncIterator[None]:
+    if settings.event_poll_seconds <= 0:
+        yield
+        return
+    task = asyncio.create_task(_loop(database, gateway, settings), name="certification-feed")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,155 @@
+"""People at risk: certification events through the feed, residents from the registry, idempotency."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from lmx_common.db import Database
+from services.housing import events, repository
+from services.housing.config import HousingSettings
+from services.housing.models import CertificateStanding
+from tests.conftest import assert_problem
+from tests.support.certification import certifier, make_certificate
+from tests.support.housing import make_location
+from tests.support.registrations import make_registration
+
+HOOGEVEEN = "GM0118"
+WRITER = ("housing:read", "housing:write", "fair-share:read")
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def eventually(check: Any, timeout: float = 15.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result or time.monotonic() > deadline:
+            return result
+        await asyncio.sleep(0.2)
+
+
+async def test_a_suspended_landlord_puts_its_locations_at_risk_until_granted_again(stack, http):
+    own = auth(await stack.client_token(http, org_type="municipality", scopes=WRITER, municipality_code=HOOGEVEEN))
+    province = auth(await stack.client_token(http, org_type="province", scopes=("housing:read",), province_code="PV22"))
+    nau = await certifier(stack, http, stack.gateway + "/certification")
+    certificate = await make_certificate(nau, "granted", scheme="snf-housing")
+    landlord = certificate["kvkNumber"]
+    location = make_location(landlordKvkNumber=landlord, status="operational", beds=12, statusDate="2026-01-01")
+    other = make_location(status="operational", beds=7)  # another landlord: never at risk
+    for body in (location, other):
+        response = await http.post(stack.gateway + "/housing/v1/housing-locations", json=body, headers=own)
+        assert response.status_code == 201, response.text
+    mip = auth(await stack.client_token(http, org_type="information-point", scopes=("registry:write",)))
+    for _ in range(3):
+        body = make_registration(**{"residence.municipalityCode": HOOGEVEEN, "work.municipalityCode": HOOGEVEEN})
+        body["residence"]["housingLocationId"] = location["id"]
+        assert (
+            await http.post(stack.gateway + "/registry/v1/registrations", json=body, headers=mip)
+        ).status_code == 201
+
+    at_risk = stack.gateway + f"/housing/v1/at-risk?municipalityCode={HOOGEVEEN}"
+    listed = stack.gateway + f"/housing/v1/housing-locations?atRisk=true&municipalityCode={HOOGEVEEN}"
+    assert (await http.get(at_risk, headers=own)).json()["items"] == []
+
+    suspended = await nau.post(
+        f"/v1/certificates/{certificate['id']}/status-changes", {"status": "suspended", "reason": "x"}
+    )
+    assert suspended.status_code == 201, suspended.text
+
+    async def listed_at_risk() -> Any:
+        body = (await http.get(at_risk, headers=own)).json()
+        return body if body["items"] else None
+
+    report = await eventually(listed_at_risk)
+    assert report is not None, "the suspension never reached the housing service"
+    assert [i["id"] for i in report["items"]] == [location["id"]]
+    item = report["items"][0]
+    assert item["beds"] == 12 and item["residentsAffected"] == {"count": 3, "suppressed": False}
+    assert item["risks"][0]["reason"] == "suspended" and item["risks"][0]["scheme"] == "snf-housing"
+    assert item["risks"][0]["certificateId"] == certificate["id"] and item["risks"][0]["eventId"]
+    assert report["residentsAffected"]["count"] == 3 and report["beds"] == 12 and report["stale"] is False
+    page = (await http.get(listed, headers=own)).json()
+    assert [i["id"] for i in page["items"]] == [location["id"]] and page["items"][0]["atRisk"] is True
+    # Outside the municipality, three residents is a small count.
+    outside = (await http.get(at_risk, headers=province)).json()
+    assert outside["items"][0]["residentsAffected"] == {"count": None, "suppressed": True}
+    assert outside["residentsAffected"]["suppressed"] is True
+
+    granted = await nau.post(
+        f"/v1/certificates/{certificate['id']}/status-changes", {"status": "granted", "reason": "ok"}
+    )
+    assert granted.status_code == 201, granted.text
+
+    async def cleared() -> bool:
+        return (await http.get(at_risk, headers=own)).json()["items"] == []
+
+    assert await eventually(cleared)
+    assert (await http.get(listed, headers=own)).json()["items"] == []
+    assert_problem(await http.get(stack.gateway + "/housing/v1/at-risk", headers=own), 400, "invalid-input")
+    assert_problem(await http.get(stack.gateway + "/housing/v1/at-risk?regionCode=nowhere", headers=own), 404)
+
+
+def _event(event_id: str, certificate_id: str, kvk: str, status: str) -> dict[str, Any]:
+    return {
+        "id": event_id,
+        "source": "urn:lmx:certification",
+        "type": "certificate.status-changed",
+        "time": datetime.now(UTC).isoformat(),
+        "data": {"certificateId": certificate_id, "kvkNumber": kvk, "scheme": "snf-housing", "status": status,
+                 "effectiveDate": "2026-11-01"},
+    }  # fmt: skip
+
+
+async def test_processing_the_same_event_twice_changes_nothing(backend):
+    database = Database(backend.urls["housing"])
+    certificate, kvk = str(uuid.uuid4()), f"{uuid.uuid4().int % 10**8:08d}"
+    revoked, granted = (
+        _event(str(uuid.uuid4()), certificate, kvk, "revoked"),
+        _event(str(uuid.uuid4()), certificate, kvk, "granted"),
+    )
+    try:
+        async with database.sessionmaker() as session, session.begin():
+            assert await events.apply_event(session, revoked) is True
+            assert await events.apply_event(session, granted) is True
+        async with database.sessionmaker() as session, session.begin():
+            # Delivered again (a replay, a second replica): nothing moves back to revoked.
+            assert await events.apply_event(session, revoked) is False
+        async with database.sessionmaker() as session:
+            standing = await session.get(CertificateStanding, certificate)
+            assert standing is not None and standing.status == "granted" and standing.event_id == granted["id"]
+        # A page read from a cursor another replica has moved past is not applied.
+        async with database.sessionmaker() as session, session.begin():
+            current = await repository.feed_cursor(session, events.FEED, for_update=True)
+            applied = await events.apply_page(session, f"{current}-not-the-cursor", {"items": [revoked], "next": "x"})
+            assert applied == 0
+            assert await repository.feed_cursor(session, events.FEED) == current
+    finally:
+        await database.dispose()
+
+
+def test_no_code_path_of_the_housing_service_opens_another_services_database():
+    root = Path(__file__).resolve().parent.parent / "services" / "housing"
+    for path in root.rglob("*.py"):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            for name in names:
+                assert not name.startswith(("services.registry", "services.certification", "gateway")), (path, name)
+        text = path.read_text()
+        for other in ("REGISTRY_DATABASE_URL", "CERTIFICATION_DATABASE_URL", "registry.db", "certification.db"):
+            assert other not in text, (path, other)
+    urls = [name for name in HousingSettings.model_fields if "database" in name or name.endswith("_url")]
+    assert sorted(urls) == ["database_url", "gateway_url", "jwks_url"]
+    assert HousingSettings.model_config["env_prefix"] == "HOUSING_"
