@@ -73,6 +73,12 @@ def _problems(*pairs: tuple[int, str]) -> dict[int | str, dict[str, Any]]:
     return {code: problem_openapi_response(text) for code, text in pairs}
 
 
+IDEMPOTENCY = (
+    (409, "A request with the same Idempotency-Key is still in progress."),
+    (422, "The Idempotency-Key was used with another request."),
+)
+
+
 def _after(cursor: str | None) -> str | None:
     return None if cursor is None else str(decode_cursor(cursor, {"k"})["k"])
 
@@ -96,7 +102,7 @@ async def list_schemes(session: SessionDep) -> SchemeList:
     response_model=OrganisationRead,
     tags=["organisations"],
     summary="Record an organisation (certifiers)",
-    responses=_problems((409, "Already recorded.")),
+    responses=_problems((409, "Already recorded, or the same Idempotency-Key is in progress."), IDEMPOTENCY[1]),
 )
 async def create_organisation(
     body: OrganisationCreate,
@@ -241,6 +247,7 @@ def _change(row: CertificateStatusChange) -> StatusChangeRead:
     response_model=CertificateRead,
     tags=["certificates"],
     summary="Record an application for a certificate (certifiers); it starts as applied",
+    responses=_problems(*IDEMPOTENCY),
 )
 async def create_certificate(
     body: CertificateCreate,
@@ -325,8 +332,9 @@ async def list_status_changes(
     summary="Change a certificate's status (the issuing certifier); a forbidden transition is a 409",
     responses=_problems(
         (404, "No such certificate."),
-        (409, "The transition is not allowed; allowedStatuses lists those that are."),
+        (409, "The transition is not allowed (allowedStatuses lists those that are), or a concurrent change."),
         (412, "If-Match does not match the current ETag."),
+        IDEMPOTENCY[1],
     ),
 )
 async def create_status_change(
@@ -394,6 +402,7 @@ async def _report(session: SessionDep, row: Report, response: Response) -> Repor
     response_model=ReportRead,
     tags=["reports"],
     summary="File an abuse report about an organisation and/or a housing location",
+    responses=_problems(*IDEMPOTENCY),
 )
 async def create_report(
     body: ReportCreate,
@@ -470,8 +479,9 @@ async def read_report(
     summary="Add a dated follow-up note, optionally moving the report along its workflow",
     responses=_problems(
         (404, "No such report, or not visible to the caller."),
-        (409, "The status change is not allowed; allowedStatuses lists those that are."),
+        (409, "The status change is not allowed (allowedStatuses lists those that are), or a concurrent change."),
         (412, "If-Match does not match the current ETag."),
+        IDEMPOTENCY[1],
     ),
 )
 async def create_report_note(
