@@ -384,3 +384,25 @@ async def test_unknown_or_malformed_ids_are_404(stack, http, halderberge):
         assert_problem(
             await http.get(api(stack) + f"/registrations/{registration_id}", headers=halderberge), 404, "not-found"
         )
+
+
+async def test_concurrent_changes_with_the_same_etag_cannot_both_win(stack, http, halderberge):
+    import asyncio
+
+    created = await create(stack, http, halderberge)
+    url = api(stack) + f"/registrations/{created.json()['id']}"
+    headers = halderberge | {"Content-Type": "application/merge-patch+json", "If-Match": '"1"'}
+    for attempt in range(3):
+        if attempt:
+            current = await http.get(url, headers=halderberge)
+            headers["If-Match"] = current.headers["etag"]
+        first, second = await asyncio.gather(
+            http.patch(url, content=json.dumps({"residence": {"houseNumber": f"{10 + attempt}"}}), headers=headers),
+            http.patch(url, content=json.dumps({"residence": {"houseNumber": f"{20 + attempt}"}}), headers=headers),
+        )
+        statuses = sorted([first.status_code, second.status_code])
+        assert statuses[0] == 200 and statuses[1] in (409, 412), (first.text, second.text)
+        winner = first if first.status_code == 200 else second
+        stored = await http.get(url, headers=halderberge)
+        assert stored.json()["residence"]["houseNumber"] == winner.json()["residence"]["houseNumber"]
+        assert stored.headers["etag"] == winner.headers["etag"]

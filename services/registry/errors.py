@@ -36,3 +36,9 @@ def stale(current: str) -> ProblemError:
 
 def if_match_required() -> ProblemError:
     return ProblemError(428, "Send If-Match with the ETag of the registration you read.", slug="precondition-required")
+
+
+def changed_concurrently() -> ProblemError:
+    return ProblemError(
+        409, "The registration was changed by another request at the same moment; read it again.", slug="conflict"
+    )

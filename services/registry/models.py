@@ -33,6 +33,8 @@ class Registration(Base):
         Index("ix_registrations_arrival_date", "arrival_date"),
     )
 
+    # Every ORM update says "WHERE version = <the version read>" (version_id_col, at the end): two
+    # concurrent changes cannot both win, on SQLite (which ignores SELECT ... FOR UPDATE) as on PostgreSQL.
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     # Person. The BSN is kept only as a keyed pseudonym and an encrypted value.
     bsn_pseudonym: Mapped[str | None] = mapped_column(String(64), index=True)
@@ -71,6 +73,8 @@ class Registration(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     version: Mapped[int] = mapped_column(Integer)
     anonymised_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    __mapper_args__ = {"version_id_col": version}
 
 
 class ProcessingLogRecord(Base):

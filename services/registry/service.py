@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
 
 from lmx_common.auth import OrganisationType, Principal
 from lmx_common.problems import InvalidParam, invalid_input, validation_params
@@ -266,9 +267,8 @@ async def update(
     ):
         raise errors.already_registered()
     _apply(registration, body, vault)
-    registration.version += 1
     registration.updated_at = datetime.now(UTC)
-    await session.flush()
+    await _flush_versioned(session, registration)
     return registration
 
 
@@ -298,10 +298,17 @@ async def depart(session: AsyncSession, registration: Registration, departure: D
         if destination.type == "abroad"
         else None
     )
-    registration.version += 1
     registration.updated_at = datetime.now(UTC)
-    await session.flush()
+    await _flush_versioned(session, registration)
     return registration
+
+
+async def _flush_versioned(session: AsyncSession, registration: Registration) -> None:
+    """Flush an update; the version check (version_id_col) refuses a change made concurrently."""
+    try:
+        await session.flush()  # raises StaleDataError when another request changed it first
+    except StaleDataError as exc:
+        raise errors.changed_concurrently() from exc
 
 
 async def search_by_bsn(session: AsyncSession, principal: Principal, bsn: str, vault: BsnVault) -> list[Registration]:
