@@ -9,7 +9,7 @@ SCHEMES = (
     Scheme(
         code="wtta-admission",
         name="Admission under the Wet toelating terbeschikkingstelling arbeidskrachten",
-        owner="NAU (Norminstituut Arbeid en Uitzenden)",
+        owner="NAU (Nederlandse Autoriteit Uitleenmarkt)",
         subject_kind="employment-agency",
         permits="Supplying labour (required for temporary-work agencies from 1 January 2027).",
     ),
