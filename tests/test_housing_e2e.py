@@ -17,7 +17,12 @@ import httpx
 from tests.support.housing import kvk, make_location
 from tests.support.registrations import make_registration
 from tests.support.servers import free_port
-from tests.test_e2e import COMPONENTS, Running, stop
+from tests.test_e2e import (
+    COMPONENTS,
+    Running,
+    environment,  # noqa: F401 - the fixture: SQLite and PostgreSQL
+    stop,
+)
 
 HALDERBERGE = "GM1655"
 
@@ -45,10 +50,8 @@ def _eventually(check: Callable[[], Any], timeout: float = 20.0) -> Any:
         time.sleep(0.25)
 
 
-def test_housing_over_the_real_processes(tmp_path):
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "REGISTRY_", "CERTIFICATION_", "HOUSING_"))
-    }
+def test_housing_over_the_real_processes(tmp_path, environment):  # noqa: F811 - the fixture, on both databases
+    env = dict(environment)
     env["HOUSING_EVENT_POLL_SECONDS"] = "0.2"
     ports = {name: free_port() for name in COMPONENTS}
     gateway = f"http://127.0.0.1:{ports['gateway']}"
