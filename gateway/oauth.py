@@ -126,7 +126,7 @@ async def _authenticate_assertion(session: AsyncSession, form: dict[str, str], s
             leeway=settings.token_leeway_seconds,
             options={"require": ["iss", "sub", "aud", "exp", "jti"]},
         )
-    except jwt.PyJWTError as exc:
+    except (jwt.PyJWTError, TypeError, ValueError) as exc:  # TypeError: an alg that does not fit the key
         reason = (
             "expired"
             if isinstance(exc, jwt.ExpiredSignatureError)

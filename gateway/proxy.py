@@ -104,6 +104,14 @@ class ProxyMiddleware:
             await self.app(scope, receive, send)
             return
         upstream_path = "/" + rest if sep else "/"
+        raw = scope.get("raw_path", b"").lower()
+        if any(seg in (".", "..") for seg in upstream_path.split("/")) or any(
+            bad in raw for bad in (b"%2f", b"%5c", b"%23", b"%3f", b"%2e")
+        ):
+            # Dot segments and encoded separators would be normalised on the way upstream, after the
+            # scope check matched the path as sent: refuse them rather than check one path and forward another.
+            await _send_problem(send, 400, "The path has dot segments or encoded separators.", path, "invalid-input")
+            return
         try:
             await self._proxy(scope, receive, send, service, upstream_path)
         except ProblemError as exc:

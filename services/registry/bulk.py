@@ -10,6 +10,7 @@ from typing import Any, cast
 
 from pydantic import ValidationError
 from sqlalchemy import Table, insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lmx_common.auth import Principal
@@ -64,19 +65,26 @@ def parse(body: bytes, content_type: str) -> list[tuple[int, Any]]:
     except UnicodeDecodeError as exc:
         raise ProblemError(400, "The body is not UTF-8.", slug="invalid-input") from exc
     if content_type == "text/csv":
-        reader = csv.DictReader(io.StringIO(text))
-        unknown = [c for c in reader.fieldnames or [] if c not in CSV_COLUMNS]
-        if unknown:
-            raise ProblemError(400, "Unknown CSV columns: " + ", ".join(unknown), slug="invalid-input")
-        return [(index + 2, _nest(row)) for index, row in enumerate(reader)]  # line 1 is the header
+        try:
+            reader = csv.DictReader(io.StringIO(text))
+            unknown = [c for c in reader.fieldnames or [] if c not in CSV_COLUMNS]
+            if unknown:
+                raise ProblemError(400, "Unknown CSV columns: " + ", ".join(unknown), slug="invalid-input")
+            return [(index + 2, _nest(row)) for index, row in enumerate(reader)]  # line 1 is the header
+        except csv.Error as exc:
+            raise ProblemError(400, f"The CSV cannot be read: {exc}", slug="invalid-input") from exc
     lines: list[tuple[int, Any]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Only "\n" ends a line: U+2028 and friends may stand inside JSON strings.
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.removesuffix("\r")
         if not line.strip():
             continue
         try:
             lines.append((number, json.loads(line)))
         except json.JSONDecodeError as exc:
             lines.append((number, ValueError(f"not JSON: {exc.msg}")))
+        except (ValueError, RecursionError):  # absurd numbers or nesting
+            lines.append((number, ValueError("not JSON this service accepts (number too long or nesting too deep)")))
     return lines
 
 
@@ -136,7 +144,14 @@ async def import_lines(
         created.append(row)
         results.append(BulkLineResult(line=number, status="created", id=row["id"]))
     if created:
-        await session.execute(insert(cast(Table, Registration.__table__)), created)
+        try:
+            await session.execute(insert(cast(Table, Registration.__table__)), created)
+        except IntegrityError as exc:  # another request registered one of these BSNs meanwhile
+            raise ProblemError(
+                409,
+                "A concurrent request registered one of these BSNs; nothing was written, send the batch again.",
+                slug="conflict",
+            ) from exc
     results.sort(key=lambda r: r.line)
     invalid = sum(1 for r in results if r.status == "invalid")
     return BulkResult(created=len(created), invalid=invalid, results=results), created

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, Index, Integer, MetaData, String, Text
+from sqlalchemy import Date, Index, Integer, MetaData, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from lmx_common.db import NAMING_CONVENTION, UtcDateTime
@@ -31,6 +31,15 @@ class Registration(Base):
         Index("ix_registrations_housing_location", "housing_location_id"),
         Index("ix_registrations_departure_date", "departure_date"),
         Index("ix_registrations_arrival_date", "arrival_date"),
+        # One active registration per person: the check in the service answers 409, this index makes
+        # sure two concurrent requests cannot both pass it.
+        Index(
+            "uq_registrations_active_bsn",
+            "bsn_pseudonym",
+            unique=True,
+            postgresql_where=text("status = 'active' AND bsn_pseudonym IS NOT NULL"),
+            sqlite_where=text("status = 'active' AND bsn_pseudonym IS NOT NULL"),
+        ),
     )
 
     # Every ORM update says "WHERE version = <the version read>" (version_id_col, at the end): two

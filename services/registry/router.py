@@ -40,6 +40,16 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _cursor_value(cursor: str | None, kind: type) -> Any:
+    """The position in a cursor made by this API; any other shape is a 400, never a 500."""
+    if not cursor:
+        return None
+    value = decode_cursor(cursor, {"id"})["id"]
+    if type(value) is not kind:
+        raise invalid_input([InvalidParam("cursor", "Not a cursor returned by this API.", "cursor", "query")])
+    return value
+
+
 def _location(request: Request, registration_id: str) -> str:
     return request.headers.get("x-forwarded-prefix", "") + f"/v1/registrations/{registration_id}"
 
@@ -164,8 +174,8 @@ async def patch_registration(
         raise errors.stale(service.etag(registration))
     try:
         patch = json.loads(await request.body())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise invalid_input([InvalidParam("body", "not JSON", "json", "body")]) from exc
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        raise invalid_input([InvalidParam("body", "not JSON this service accepts", "json", "body")]) from exc
     if not isinstance(patch, dict):
         raise invalid_input([InvalidParam("body", "a merge patch is a JSON object", "type", "body")])
     registration = await service.update(session, principal, registration, patch, vault)
@@ -216,7 +226,7 @@ async def list_registrations(
     page_size: Annotated[int, Query(alias="pageSize", ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     cursor: Annotated[str | None, Query()] = None,
 ) -> JSONResponse:
-    after = decode_cursor(cursor, {"id"})["id"] if cursor else None
+    after = _cursor_value(cursor, str)
     rows = await service.list_visible(
         session,
         principal,
@@ -320,7 +330,7 @@ async def read_processing_log(
     registration = await session.get(Registration, registration_id)
     if registration is None or not service.may_read_log(principal, registration):
         raise errors.not_found()
-    after = int(decode_cursor(cursor, {"id"})["id"]) if cursor else 0
+    after = _cursor_value(cursor, int) or 0
     rows = list(
         (
             await session.execute(

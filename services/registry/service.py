@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import and_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -177,7 +178,10 @@ async def create(
     if registration.bsn_pseudonym and await active_pseudonyms(session, [registration.bsn_pseudonym]):
         raise errors.already_registered()
     session.add(registration)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError as exc:  # a concurrent request registered the same BSN a moment ago
+        raise errors.already_registered() from exc
     return registration
 
 
@@ -309,6 +313,8 @@ async def _flush_versioned(session: AsyncSession, registration: Registration) ->
         await session.flush()  # raises StaleDataError when another request changed it first
     except StaleDataError as exc:
         raise errors.changed_concurrently() from exc
+    except IntegrityError as exc:  # the new BSN was registered concurrently
+        raise errors.already_registered() from exc
 
 
 async def search_by_bsn(session: AsyncSession, principal: Principal, bsn: str, vault: BsnVault) -> list[Registration]:

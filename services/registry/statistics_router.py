@@ -150,13 +150,16 @@ def _viewer(principal: Principal) -> str | None:
 def _exact_for_everything(principal: Principal) -> bool:
     # A client that may see persons gains nothing from suppression; a system client that aggregates
     # further (the housing service's fair share) needs exact inputs and suppresses its own output.
-    return principal.has_any_scope(PERSON_LEVEL_SCOPE, EXACT_STATISTICS_SCOPE)
+    if principal.has_scope(EXACT_STATISTICS_SCOPE):
+        return True
+    # Person-level access of a province covers its own province only (its visibility), not the country.
+    return principal.has_scope(PERSON_LEVEL_SCOPE) and principal.organisation_type != OrganisationType.PROVINCE
 
 
 def _period(period_from: date | None, period_to: date | None) -> Period:
     today = date.today()
-    start = period_from or date(today.year, 1, 1)
-    end = period_to or today
+    end = period_to or max(today, period_from or today)
+    start = period_from or date(end.year, 1, 1)
     if end < start:
         raise invalid_input([InvalidParam("periodTo", "lies before periodFrom", "range", "query")])
     return Period(from_=start, to=end)
