@@ -112,6 +112,9 @@ async def once(
         resource_id, answer = await create()
         await _complete(session, caller.client_id, key, resource_id)
     except BaseException:
+        # Roll the request's transaction back first: on SQLite its open write transaction would
+        # otherwise hold the lock the release needs (the session dependency rolls back again, a no-op).
+        await session.rollback()
         await _release(database, caller.client_id, key)
         raise
     return answer

@@ -10,12 +10,12 @@ from services.registry.crypto import BsnVault
 SessionDep = Annotated[AsyncSession, Depends(request_session, scope="function")]
 
 
-def get_vault(request: Request) -> BsnVault:
+async def get_vault(request: Request) -> BsnVault:
     vault: BsnVault = request.app.state.vault
     return vault
 
 
-def get_settings(request: Request) -> RegistrySettings:
+async def get_settings(request: Request) -> RegistrySettings:
     settings: RegistrySettings = request.app.state.settings
     return settings
 
