@@ -133,3 +133,16 @@ def stack(backend: Backend) -> Iterator[Any]:
     with ExitStack() as exits:
         running = start_stack(exits, backend.urls)
         yield running
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `postgres` need concurrent writers: their SQLite variants are deselected, not skipped."""
+    selected, deselected = [], []
+    for item in items:
+        if item.get_closest_marker("postgres") and "[sqlite" in item.nodeid:
+            deselected.append(item)
+        else:
+            selected.append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = selected

@@ -115,10 +115,9 @@ async def test_a_consumer_resuming_from_any_cursor_sees_every_later_event_once_i
         assert len({e["id"] for e in rest}) == len(rest)
 
 
+@pytest.mark.postgres
 async def test_a_late_commit_of_an_early_event_is_not_skipped(stack, http, backend):
     """T1 adds an event first but commits last; a consumer already past T2's event still sees T1's."""
-    if backend.name != "postgresql":
-        pytest.skip("needs concurrent writers: PostgreSQL")
     reader = await _reader(stack, http)
     _, cursor = await _read_all(reader)
     database = Database(backend.urls["certification"])
@@ -137,9 +136,8 @@ async def test_a_late_commit_of_an_early_event_is_not_skipped(stack, http, backe
         await database.dispose()
 
 
+@pytest.mark.postgres
 async def test_concurrent_writers_never_make_the_feed_skip_or_repeat(stack, http, backend):
-    if backend.name != "postgresql":
-        pytest.skip("needs concurrent writers: PostgreSQL")
     reader = await _reader(stack, http)
     _, cursor = await _read_all(reader)
     database = Database(backend.urls["certification"])
