@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.registry.suppression import grid_lines, grid_values, suppress
+from services.registry.suppression import grid_lines, grid_values, suppress, suppress_grid
 
 THRESHOLD = 5
 CODES = ["GM0654", "GM0664", "GM0677", "GM0678", "GM0687"]
@@ -53,3 +53,25 @@ def test_a_worked_example():
     # For the municipality itself, everything that concerns it is exact.
     own = check_invariants(cells, "GM0654")
     assert not any(k[0] == "cell" and "GM0654" in k[1:] for k in own)
+
+
+@settings(max_examples=300, deadline=None)
+@given(cells=tables, viewer=st.sampled_from([None, *CODES]))
+def test_the_array_version_hides_exactly_what_the_generic_one_hides(cells, viewer):
+    """`suppress_grid` (integer keys, what the endpoints use) against `suppress` over `grid_lines`."""
+    generic = check_invariants(cells, viewer)
+    grid = suppress_grid([(r, c, v) for (r, c), v in cells.items()], THRESHOLD, viewer)
+    hidden_cells = {("cell", r, c) for (r, c, _), hidden in zip(grid.cells, grid.hidden, strict=True) if hidden}
+    assert hidden_cells == {k for k in generic if k[0] == "cell"}
+    assert {("row", code) for code, _, hidden in grid.rows if hidden} == {k for k in generic if k[0] == "row"}
+    assert {("col", code) for code, _, hidden in grid.cols if hidden} == {k for k in generic if k[0] == "col"}
+    assert grid.total == (sum(cells.values()), ("all",) in generic)
+    values = grid_values(cells)
+    assert grid.cells == sorted((r, c, v) for (r, c), v in cells.items())
+    assert {("row", code): v for code, v, _ in grid.rows} == {k: v for k, v in values.items() if k[0] == "row"}
+    assert {("col", code): v for code, v, _ in grid.cols} == {k: v for k, v in values.items() if k[0] == "col"}
+
+
+def test_an_exact_grid_hides_nothing():
+    grid = suppress_grid([("GM0654", "GM0664", 1), ("GM0664", "GM0664", 2)], THRESHOLD, exact=True)
+    assert not any(grid.hidden) and grid.total == (3, False)

@@ -86,6 +86,17 @@ class Registration(Base):
     __mapper_args__ = {"version_id_col": version}
 
 
+class RegistrationActiveCount(Base):
+    """Active registrations per (work, residence) municipality pair. Kept exact by database triggers
+    in every writing transaction (migration rg0005, ADR 0017); the application only reads it."""
+
+    __tablename__ = "registration_active_counts"
+
+    work_municipality_code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    residence_municipality_code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    active: Mapped[int] = mapped_column(Integer)
+
+
 class ProcessingLogRecord(Base):
     """Logboek Dataverwerkingen: one record per data subject per processing, written in the same
     transaction as the processing itself."""

@@ -5,18 +5,19 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
-from sqlalchemy import func, select
+from pydantic_core import to_json
+from sqlalchemy import String, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lmx_common.auth import OrganisationType, Principal, require_scopes
 from lmx_common.problems import InvalidParam, invalid_input
 from lmx_common.reference import municipalities
 from services.registry.dependencies import SessionDep, SettingsDep
-from services.registry.models import Registration
-from services.registry.suppression import grid_lines, grid_values, suppress
+from services.registry.models import Registration, RegistrationActiveCount
+from services.registry.suppression import grid_lines, grid_values, suppress, suppress_grid
 from services.registry.visibility import EXACT_STATISTICS_SCOPE, PERSON_LEVEL_SCOPE
 
 router = APIRouter(prefix="/v1/statistics", tags=["statistics"])
@@ -182,6 +183,12 @@ async def _grouped(session: AsyncSession, column: object, *conditions: object) -
     return {code: count for code, count in (await session.execute(query)).all()}
 
 
+async def _summed(session: AsyncSession, column: object, *conditions: object) -> dict[str, int]:
+    active = RegistrationActiveCount.active
+    query = select(column, func.sum(active)).where(active > 0, *conditions).group_by(column)  # type: ignore[call-overload]
+    return {code: int(total) for code, total in (await session.execute(query)).all()}
+
+
 def _count(value: int, hidden: bool) -> Count:
     return Count(count=None if hidden else value, suppressed=hidden)
 
@@ -203,9 +210,12 @@ async def municipality_statistics(
     codes = _codes(province_code)
     period = _period(period_from, period_to)
     scope = [] if province_code is None else [codes]
-    work_col, home_col = Registration.work_municipality_code, Registration.residence_municipality_code
-    working = await _grouped(session, work_col, Registration.status == "active", *(work_col.in_(c) for c in scope))
-    residing = await _grouped(session, home_col, Registration.status == "active", *(home_col.in_(c) for c in scope))
+    # Active counts from the per-pair table the database keeps (ADR 0017); flows from the registrations.
+    pair_work = RegistrationActiveCount.work_municipality_code
+    pair_home = RegistrationActiveCount.residence_municipality_code
+    working = await _summed(session, pair_work, *(pair_work.in_(c) for c in scope))
+    residing = await _summed(session, pair_home, *(pair_home.in_(c) for c in scope))
+    home_col = Registration.residence_municipality_code
     arrivals = await _grouped(
         session, home_col, Registration.arrival_date.between(period.from_, period.to), *(home_col.in_(c) for c in scope)
     )
@@ -249,52 +259,42 @@ async def work_residence_statistics(
     principal: Statistician,
     province_code: ProvinceCode = None,
     work_municipality_code: Annotated[str | None, Query(alias="workMunicipalityCode", pattern=r"^GM\d{4}$")] = None,
-) -> WorkResidenceStatistics:
-    work_col, home_col = Registration.work_municipality_code, Registration.residence_municipality_code
-    conditions = [Registration.status == "active"]
+) -> Response:
+    # Read from the per-pair counts the database keeps (ADR 0017): one row per work municipality with
+    # its residence counts as one string ("GM0758:12,GM0777:3"), since fetching ~100,000 rows one
+    # by one costs several times more than the whole rest of the request.
+    counts = RegistrationActiveCount
+    work_col = counts.work_municipality_code
+    conditions = [counts.active > 0]
     if province_code is not None:
         conditions.append(work_col.in_(_codes(province_code)))
     if work_municipality_code is not None:
         conditions.append(work_col == work_municipality_code)
-    rows = await session.execute(
-        select(work_col, home_col, func.count()).where(*conditions).group_by(work_col, home_col)
-    )
-    cells = {(w, r): n for w, r, n in rows.all()}
-    values = grid_values(cells)
+    joined = func.aggregate_strings(counts.residence_municipality_code + ":" + cast(counts.active, String), ",")
+    cells = []
+    for work, residences in await session.execute(select(work_col, joined).where(*conditions).group_by(work_col)):
+        for item in residences.split(","):
+            residence, _, count = item.partition(":")
+            cells.append((work, residence, int(count)))
     viewer, exact = _viewer(principal), _exact_for_everything(principal)
-
-    def exempt(key: tuple[str, ...]) -> bool:
-        if exact:
-            return True
-        if key[0] == "cell":
-            return viewer in (key[1], key[2])
-        return key[0] in ("row", "col") and key[1] == viewer
-
-    hidden = set() if exact else suppress(values, grid_lines(cells), exempt, settings.suppression_threshold)
-    return WorkResidenceStatistics(
-        threshold=settings.suppression_threshold,
-        as_of=datetime.now(UTC),
-        cells=[
-            WorkResidenceCell(
-                work_municipality_code=w,
-                residence_municipality_code=r,
-                count=None if ("cell", w, r) in hidden else n,
-                suppressed=("cell", w, r) in hidden,
-            )
-            for (w, r), n in sorted(cells.items())
+    grid = suppress_grid(cells, settings.suppression_threshold, viewer, exact)
+    # A national table has ~100,000 cells: serialised straight from plain values (the model above
+    # describes the same document), not through a model object per cell.
+    total, total_hidden = grid.total
+    document = {
+        "threshold": settings.suppression_threshold,
+        "asOf": datetime.now(UTC),
+        "cells": [
+            {"workMunicipalityCode": w, "residenceMunicipalityCode": r, "count": None if h else n, "suppressed": h == 1}
+            for (w, r, n), h in zip(grid.cells, grid.hidden, strict=True)
         ],
-        work_totals=[
-            MunicipalityCount(municipality_code=k[1], count=None if k in hidden else v, suppressed=k in hidden)
-            for k, v in sorted(values.items())
-            if k[0] == "row"
+        "workTotals": [{"municipalityCode": c, "count": None if h else n, "suppressed": h} for c, n, h in grid.rows],
+        "residenceTotals": [
+            {"municipalityCode": c, "count": None if h else n, "suppressed": h} for c, n, h in grid.cols
         ],
-        residence_totals=[
-            MunicipalityCount(municipality_code=k[1], count=None if k in hidden else v, suppressed=k in hidden)
-            for k, v in sorted(values.items())
-            if k[0] == "col"
-        ],
-        total=_count(values[("all",)], ("all",) in hidden),
-    )
+        "total": {"count": None if total_hidden else total, "suppressed": total_hidden},
+    }
+    return Response(to_json(document), media_type="application/json")
 
 
 @router.get(
