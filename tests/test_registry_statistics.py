@@ -9,6 +9,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from services.registry.statistics_router import WorkResidenceStatistics
 from tests.support.db import rows
 from tests.support.registrations import make_registration
 
@@ -180,7 +181,12 @@ async def test_work_residence_cross_table(stack, http, prepared):
     }
     assert exact["total"] == {"count": sum(active.values()), "suppressed": False}
 
-    outsider = (await http.get(url, headers=await token(stack, http, "outsider"))).json()
+    outsider_response = await http.get(url, headers=await token(stack, http, "outsider"))
+    assert outsider_response.headers["content-type"] == "application/json"
+    outsider = outsider_response.json()
+    # The document is written as text for speed; it must still be exactly what the OpenAPI model says.
+    for document in (exact, outsider):
+        assert WorkResidenceStatistics.model_validate(document).model_dump(mode="json", by_alias=True) == document
     cells = {(c["workMunicipalityCode"], c["residenceMunicipalityCode"]): c for c in outsider["cells"]}
     for key, cell in cells.items():
         if 0 < active[key] < 5:
