@@ -130,15 +130,16 @@ def wrk(url: str, token: str, duration: int, connections: int) -> dict[str, floa
     }
 
 
-def timed_get(http: httpx.Client, url: str, token: str, runs: int = 5) -> tuple[float, int]:
+def timed_get(http: httpx.Client, url: str, token: str, runs: int = 5) -> tuple[float, int, int]:
+    """Median wall time in ms of RUNS requests (the whole body read), the last status and body size."""
     times = []
-    status = 0
+    status = size = 0
     for _ in range(runs):
         started = time.perf_counter()
         response = http.get(url, headers={"Authorization": f"Bearer {token}"})
         times.append((time.perf_counter() - started) * 1000)
-        status = response.status_code
-    return statistics.median(times), status
+        status, size = response.status_code, len(response.content)
+    return statistics.median(times), status, size
 
 
 def main() -> None:
@@ -202,6 +203,18 @@ def main() -> None:
             return str(response.json()["access_token"])
 
         idle = {name: rss_mb(pid) for name, pid in pids.items()}
+        # Resident memory sampled every half second through every phase of load.
+        phase = {"name": "seeding"}
+        loaded: dict[str, dict[str, list[float]]] = {name: {} for name in pids}
+
+        def sample_memory(stop: threading.Event) -> None:
+            while not stop.wait(0.5):
+                for name, pid in pids.items():
+                    loaded[name].setdefault(phase["name"], []).append(rss_mb(pid))
+
+        stop = threading.Event()
+        sampler = threading.Thread(target=sample_memory, args=(stop,), daemon=True)
+        sampler.start()
 
         # Seed through the bulk path (directly at the registry: the gateway's body limit is per request anyway).
         print(f"generating {args.registrations:,} registrations …", flush=True)
@@ -240,16 +253,7 @@ def main() -> None:
 
         # GET /registrations/{id}: direct and through the gateway, interleaved runs.
         direct, proxied, cpu_per_request = [], [], []
-        loaded: dict[str, list[float]] = {name: [] for name in pids}
-
-        def sample_memory(stop: threading.Event) -> None:
-            while not stop.wait(1.0):
-                for name, pid in pids.items():
-                    loaded[name].append(rss_mb(pid))
-
-        stop = threading.Event()
-        sampler = threading.Thread(target=sample_memory, args=(stop,), daemon=True)
-        sampler.start()
+        phase["name"] = "reading"
         for _ in range(args.runs):
             reader = token("mip-west-brabant")
             direct.append(
@@ -261,8 +265,6 @@ def main() -> None:
             )
             cpu_per_request.append((cpu_seconds(pids["gateway"]) - before) / max(1, result["requests"]) * 1e6)
             proxied.append(result)
-        stop.set()
-        sampler.join()
 
         def med(results: list[dict[str, float]], key: str) -> float:
             return statistics.median(r[key] for r in results)
@@ -283,26 +285,31 @@ def main() -> None:
 
         stats_token = token("national")
         housing_token = token("noord-brabant")
+        phase["name"] = "statistics"
         with httpx.Client(timeout=120) as http:
             for path in ("work-residence", "municipalities"):
-                elapsed, status = timed_get(http, f"{gateway}/registry/v1/statistics/{path}", stats_token)
+                elapsed, status, size = timed_get(http, f"{gateway}/registry/v1/statistics/{path}", stats_token)
+                at_registry, _, _ = timed_get(http, f"{registry}/v1/statistics/{path}", stats_token)
                 rows.append(
                     (
-                        f"GET /statistics/{path} ({args.registrations:,} registrations)",
-                        f"{elapsed:,.0f} ms (HTTP {status})",
+                        f"GET /statistics/{path} ({args.registrations:,} registrations, national client)",
+                        f"{elapsed:,.0f} ms through the gateway, {at_registry:,.0f} ms at the registry "
+                        f"(HTTP {status}, {size / 1e6:.1f} MB)",
                     )
                 )
             for label, query in (("West-Brabant", "regionCode=west-brabant"), ("province PV30", "provinceCode=PV30")):
-                elapsed, status = timed_get(http, f"{gateway}/housing/v1/fair-share?{query}", housing_token)
+                elapsed, status, _ = timed_get(http, f"{gateway}/housing/v1/fair-share?{query}", housing_token)
                 rows.append(
                     (
                         f"GET /fair-share {label} through the gateway",
                         f"{elapsed:,.0f} ms (HTTP {status})" if status == 200 else f"n/a (HTTP {status})",
                     )
                 )
+        stop.set()
+        sampler.join()
         for name in COMPONENTS:
-            peak = max(loaded[name]) if loaded[name] else float("nan")
-            rows.append((f"resident memory {name}", f"idle {idle[name]:.0f} MB, under load {peak:.0f} MB"))
+            peaks = ", ".join(f"{label} {max(samples):.0f} MB" for label, samples in loaded[name].items() if samples)
+            rows.append((f"resident memory {name} (peak per phase)", f"idle {idle[name]:.0f} MB; {peaks}"))
     finally:
         stack.send_signal(signal.SIGINT)
         try:
