@@ -22,11 +22,18 @@ APPS = {
 }
 
 
+MMAP_THRESHOLD = 128 * 1024  # bytes; see _environment
+
+
 def _environment(
     host: str, ports: dict[str, int], credentials: dict[str, dict[str, Any]], base: dict[str, str]
 ) -> dict[str, str]:
     gateway = f"http://{host}:{ports['gateway']}"
     env = dict(base)
+    # glibc raises its mmap threshold to the largest block freed so far; after argon2's 19 MiB hashes
+    # (run in worker threads) every later big block then comes from per-thread heaps that are never
+    # given back: the gateway grew by over 100 MB. A fixed threshold returns such blocks on free.
+    env.setdefault("MALLOC_MMAP_THRESHOLD_", str(MMAP_THRESHOLD))
     env.setdefault("GATEWAY_ISSUER", gateway)
     for service in ("registry", "certification", "housing"):
         prefix = service.upper()
