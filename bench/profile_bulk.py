@@ -41,7 +41,7 @@ PRINCIPAL = Principal(
     organisation_oin="00000099000000000001",
     organisation_type=OrganisationType.INFORMATION_POINT,
     scopes=frozenset({"registry:write"}),
-    token_id="profile",
+    token_id="profile",  # noqa: S106 (a token id, not a secret)
     expires_at=2**31,
 )
 
@@ -54,11 +54,13 @@ async def one_request(database: Database, vault: BsnVault, payload: bytes) -> in
     async with database.sessionmaker() as session:
         lines = bulk.parse(payload, "application/x-ndjson")
         result, created = await bulk.import_lines(session, PRINCIPAL, lines, vault)
-        await processing_log.record(session, None, PRINCIPAL, "create", [row["id"] for row in created])
-        await events.registrations_created(session, created)
-        result.model_dump(mode="json", by_alias=True, exclude_none=True)
+        await processing_log.record(session, None, PRINCIPAL, "create", [c.id for c in created])
+        await events.registrations_created(
+            session, [(c.work_municipality_code, c.residence_municipality_code) for c in created]
+        )
+        json.dumps(result)
         await session.commit()
-    return result.created
+    return int(result["created"])
 
 
 async def admin(url: str, statement: str) -> None:
