@@ -267,6 +267,15 @@ def test_usual_lines_take_the_fast_path(overrides: dict[str, Any]):
         assert fast == bulk._checked_slowly(document, who)
 
 
+def test_a_kvk_number_has_ascii_digits_on_both_paths():
+    for kvk in ("".join(chr(0xFF11 + i) for i in range(8)), "\u0661" * 8):
+        document = make_registration(**{"work.employerKvkNumber": kvk})
+        assert fast_validation.Checker(principal(), date.today()).plain_row(document) is None
+        assert bulk._checked_slowly(document, principal()) == [
+            {"name": "work.employerKvkNumber", "reason": "a KvK number has 8 digits", "code": "value_error"}
+        ]
+
+
 def test_csv_lines_take_the_fast_path():
     header = "bsn,givenNames,surname,dateOfBirth,nationality,registrationType,channel,residenceMunicipalityCode,"
     header += "residencePostcode,workMunicipalityCode,employerKvkNumber,arrivalDate"
