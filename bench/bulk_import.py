@@ -49,6 +49,15 @@ async def recreate(names: list[str], admin: str) -> None:
         await conn.close()
 
 
+async def drop(names: list[str], admin: str) -> None:
+    conn = await asyncpg.connect(admin)
+    try:
+        for name in names:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=100_000)
@@ -57,9 +66,14 @@ def main() -> None:
     parser.add_argument(
         "--postgres", default=os.environ.get("LMX_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
     )
+    parser.add_argument(
+        "--prefix",
+        default=os.environ.get("LMX_BENCH_PREFIX", "lmx_bench"),
+        help="database name prefix (use your own when others benchmark on the same server)",
+    )
     args = parser.parse_args()
 
-    prefix = "lmx_bench"
+    prefix = args.prefix
     components = ("gateway", "registry", "certification", "housing")
     asyncio.run(recreate([f"{prefix}_{c}" for c in components], args.postgres + "/postgres"))
     env = dict(os.environ)
@@ -129,6 +143,7 @@ def main() -> None:
     finally:
         stack.send_signal(signal.SIGINT)
         stack.wait(timeout=60)
+        asyncio.run(drop([f"{prefix}_{c}" for c in components], args.postgres + "/postgres"))
 
 
 if __name__ == "__main__":

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import json
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, TypeDecorator, event, text
+from sqlalchemy import JSON, DateTime, Dialect, Table, TypeDecorator, event, insert, text
 from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 from starlette.requests import Request
@@ -89,3 +91,41 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is not None and value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
         return value
+
+
+# Below this many rows a plain INSERT costs no more than COPY's extra protocol steps.
+COPY_THRESHOLD = 50
+
+
+async def insert_rows(
+    session: AsyncSession, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """Insert many rows (value tuples in ``columns`` order) in the session's transaction.
+
+    On PostgreSQL (asyncpg) from ``COPY_THRESHOLD`` rows on this is ``COPY ... FROM STDIN (FORMAT
+    binary)``: no SQL per row, no SQLAlchemy parameter processing per value. Elsewhere it is SQLAlchemy's
+    executemany (insertmanyvalues). COPY skips the column types' bind processing, so values must
+    already be what the driver stores: timezone-aware datetimes, dicts and lists for JSON columns (they
+    are serialised here with ``json.dumps``, as SQLAlchemy's JSON type does). A violated constraint
+    raises :class:`sqlalchemy.exc.IntegrityError` on both paths; the transaction is then unusable and
+    must be rolled back, as after any failed statement on PostgreSQL.
+    """
+    if not rows:
+        return
+    connection = await session.connection()
+    if connection.dialect.name != "postgresql" or connection.dialect.driver != "asyncpg" or len(rows) < COPY_THRESHOLD:
+        await session.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
+        return
+    import asyncpg  # type: ignore[import-untyped]
+
+    raw = await connection.get_raw_connection()
+    driver: Any = raw.driver_connection  # asyncpg.Connection
+    if not driver.is_in_transaction():  # SQLAlchemy begins lazily, on the first statement
+        await connection.exec_driver_sql("SELECT 1")
+    json_columns = [i for i, name in enumerate(columns) if isinstance(table.c[name].type, JSON)]
+    if json_columns:
+        rows = [tuple(json.dumps(value) if i in json_columns else value for i, value in enumerate(row)) for row in rows]
+    try:
+        await driver.copy_records_to_table(table.name, records=rows, columns=list(columns), schema_name=table.schema)
+    except asyncpg.IntegrityConstraintViolationError as exc:
+        raise IntegrityError(f"COPY {table.name}", None, exc) from exc

@@ -11,9 +11,10 @@ from typing import Any
 
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lmx_common.db import insert_rows
 from lmx_common.events.tables import EventModels, OutboxColumns
 
 _JSON = JSONFormat()
@@ -57,19 +58,19 @@ async def publish_many(
     events: list[tuple[str | None, dict[str, Any]]],
     occurred_at: datetime | None = None,
 ) -> list[str]:
-    """Like :func:`publish` for many events of one type in one statement (a bulk import's);
-    ``events`` holds (subject, data) pairs. Returns the event ids in order."""
+    """Like :func:`publish` for many events of one type in one statement (a bulk import's: COPY on
+    PostgreSQL); ``events`` holds (subject, data) pairs. Returns the event ids in order."""
     if type not in models.event_types:
         raise ValueError(f"unknown event type {type!r}")
     if not events:
         return []
     when = occurred_at or datetime.now(UTC)
+    if when.tzinfo is None:  # COPY bypasses UtcDateTime's check
+        raise ValueError("naive datetimes are not stored; use datetime.now(UTC)")
     ids = [str(uuid.uuid4()) for _ in events]
-    rows: list[dict[str, Any]] = [
-        {"id": event_id, "position": None, "type": type, "subject": subject, "data": data, "occurred_at": when}
-        for event_id, (subject, data) in zip(ids, events, strict=True)
-    ]
-    await session.execute(insert(models.outbox), rows)
+    rows = [(event_id, None, type, subject, data, when) for event_id, (subject, data) in zip(ids, events, strict=True)]
+    table: Table = models.outbox.__table__  # type: ignore[attr-defined]
+    await insert_rows(session, table, ("id", "position", "type", "subject", "data", "occurred_at"), rows)
     return ids
 
 

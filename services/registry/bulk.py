@@ -5,20 +5,22 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import UTC, datetime
-from typing import Any, cast
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any, NamedTuple, cast
 
 from pydantic import ValidationError
-from sqlalchemy import Table, insert
+from sqlalchemy import Table
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lmx_common.auth import Principal
+from lmx_common.db import insert_rows
 from lmx_common.problems import ProblemError, validation_params
-from services.registry import errors, service
+from services.registry import errors, fast_validation, service
 from services.registry.crypto import BsnVault
 from services.registry.models import Registration
-from services.registry.schemas import BulkLineResult, BulkResult, RegistrationCreate
+from services.registry.schemas import RegistrationCreate
 
 # CSV columns and where they go in the JSON body.
 CSV_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -88,70 +90,84 @@ def parse(body: bytes, content_type: str) -> list[tuple[int, Any]]:
     return lines
 
 
+class Created(NamedTuple):
+    """What the processing log and the registration.created event need of a created line."""
+
+    id: str
+    work_municipality_code: str
+    residence_municipality_code: str
+
+
+def _invalid(number: int, errors: list[dict[str, str]]) -> dict[str, Any]:
+    return {"line": number, "status": "invalid", "errors": errors}
+
+
+def _checked_slowly(document: Any, principal: Principal) -> dict[str, Any] | list[dict[str, str]]:
+    """The pydantic model and the service's rules: the line's fields, or every error in its words."""
+    try:
+        body = RegistrationCreate.model_validate(document)
+    except ValidationError as exc:
+        return [p.as_dict() for p in validation_params(exc.errors())]
+    problems = [p.as_dict() for p in service.cross_field_problems(body)]
+    try:
+        service.check_may_register(principal, body)
+    except ProblemError as exc:
+        problems.append({"name": "line", "code": "forbidden", "reason": exc.detail})
+    return problems or service.plain_fields(body)
+
+
 async def import_lines(
     session: AsyncSession, principal: Principal, lines: list[tuple[int, Any]], vault: BsnVault
-) -> tuple[BulkResult, list[dict[str, Any]]]:
-    """Validate every line; create the valid ones in the caller's transaction. Returns the result and the
-    created rows."""
-    results: list[BulkLineResult] = []
-    accepted: list[tuple[int, RegistrationCreate]] = []
+) -> tuple[dict[str, Any], list[Created]]:
+    """Validate every line; create the valid ones in the caller's transaction. Returns the answer's
+    body (BulkResult's JSON, built as plain dicts: no model per line) and the created registrations.
+
+    A line in its usual form is checked by fast_validation; any other goes through the pydantic model,
+    which accepts what it accepts and words the errors (the answers are the same either way)."""
+    checker = fast_validation.Checker(principal, date.today())
+    results: list[dict[str, Any]] = []  # in line order: the lines come in order
+    accepted: list[tuple[dict[str, Any], dict[str, Any]]] = []  # (its result, its fields)
     for number, document in lines:
         if isinstance(document, ValueError):
-            results.append(
-                BulkLineResult(
-                    line=number, status="invalid", errors=[{"name": "line", "code": "json", "reason": str(document)}]
-                )
-            )
+            results.append(_invalid(number, [{"name": "line", "code": "json", "reason": str(document)}]))
             continue
-        try:
-            body = RegistrationCreate.model_validate(document)
-        except ValidationError as exc:
-            results.append(
-                BulkLineResult(
-                    line=number, status="invalid", errors=[p.as_dict() for p in validation_params(exc.errors())]
-                )
-            )
-            continue
-        problems = [p.as_dict() for p in service.cross_field_problems(body)]
-        try:
-            service.check_may_register(principal, body)
-        except ProblemError as exc:
-            problems.append({"name": "line", "code": "forbidden", "reason": exc.detail})
-        if problems:
-            results.append(BulkLineResult(line=number, status="invalid", errors=problems))
-            continue
-        accepted.append((number, body))
+        plain = checker.plain_row(document)
+        if plain is None:
+            checked = _checked_slowly(document, principal)
+            if isinstance(checked, list):
+                results.append(_invalid(number, checked))
+                continue
+            plain = checked
+        result = {"line": number, "status": "created"}
+        results.append(result)
+        accepted.append((result, plain))
 
-    now = datetime.now(UTC)
-    rows = {number: service.registration_row(body, principal, vault, now) for number, body in accepted}
-    pseudonyms = [r["bsn_pseudonym"] for r in rows.values() if r["bsn_pseudonym"]]
-    taken = await service.active_pseudonyms(session, pseudonyms)
+    pseudonyms = [vault.pseudonym(plain["bsn"]) if plain["bsn"] else None for _, plain in accepted]
+    taken = await service.active_pseudonyms(session, [p for p in pseudonyms if p])
     seen: set[str] = set()
-    created: list[dict[str, Any]] = []
-    for number, row in rows.items():
-        pseudonym = row["bsn_pseudonym"]
-        if pseudonym and (pseudonym in taken or pseudonym in seen):
-            results.append(
-                BulkLineResult(
-                    line=number,
-                    status="invalid",
-                    errors=[{"name": "person.bsn", "code": "duplicate", "reason": errors.already_registered().detail}],
-                )
-            )
-            continue
+    now = datetime.now(UTC)
+    rows: list[tuple[Any, ...]] = []
+    created: list[Created] = []
+    duplicate = errors.already_registered().detail
+    for (result, plain), pseudonym in zip(accepted, pseudonyms, strict=True):
         if pseudonym:
+            if pseudonym in taken or pseudonym in seen:
+                result["status"] = "invalid"
+                result["errors"] = [{"name": "person.bsn", "code": "duplicate", "reason": duplicate}]
+                continue
             seen.add(pseudonym)
-        created.append(row)
-        results.append(BulkLineResult(line=number, status="created", id=row["id"]))
-    if created:
-        try:
-            await session.execute(insert(cast(Table, Registration.__table__)), created)
-        except IntegrityError as exc:  # another request registered one of these BSNs meanwhile
-            raise ProblemError(
-                409,
-                "A concurrent request registered one of these BSNs; nothing was written, send the batch again.",
-                slug="conflict",
-            ) from exc
-    results.sort(key=lambda r: r.line)
-    invalid = sum(1 for r in results if r.status == "invalid")
-    return BulkResult(created=len(created), invalid=invalid, results=results), created
+        registration_id = str(uuid.uuid4())
+        encrypted = vault.encrypt(plain["bsn"]) if pseudonym else None
+        rows.append(service.registration_values(registration_id, pseudonym, encrypted, plain, principal, now))
+        created.append(Created(registration_id, plain["work_municipality_code"], plain["residence_municipality_code"]))
+        result["id"] = registration_id
+    try:
+        await insert_rows(session, cast(Table, Registration.__table__), service.REGISTRATION_COLUMNS, rows)
+    except IntegrityError as exc:  # another request registered one of these BSNs meanwhile
+        raise ProblemError(
+            409,
+            "A concurrent request registered one of these BSNs; nothing was written, send the batch again.",
+            slug="conflict",
+        ) from exc
+    body = {"created": len(created), "invalid": len(results) - len(created), "results": results}
+    return body, created

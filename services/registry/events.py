@@ -41,13 +41,9 @@ async def registration_created(session: AsyncSession, registration: Registration
     )
 
 
-async def registrations_created(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    await publish_many(
-        session,
-        EVENTS,
-        type=REGISTRATION_CREATED,
-        events=[(None, _codes(r["work_municipality_code"], r["residence_municipality_code"])) for r in rows],
-    )
+async def registrations_created(session: AsyncSession, codes: Sequence[tuple[str, str]]) -> None:
+    """One event per created registration, given as (work municipality code, residence municipality code)."""
+    await publish_many(session, EVENTS, type=REGISTRATION_CREATED, events=[(None, _codes(*c)) for c in codes])
 
 
 async def registration_departed(session: AsyncSession, registration: Registration) -> None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any, cast
 
-from sqlalchemy import insert
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
 from lmx_common.auth import Principal
+from lmx_common.db import insert_rows
 from services.registry.models import ProcessingLogRecord
 
 # Processing activities of the register of processing activities, with their purpose ("why").
@@ -36,23 +38,32 @@ async def record(
     action: str,
     registration_ids: Iterable[str],
 ) -> int:
-    """Write the records in the caller's transaction (flushed with it); returns how many."""
+    """Write the records in the caller's transaction (flushed with it); returns how many.
+
+    A bulk import's many records go in one COPY on PostgreSQL (lmx_common.db.insert_rows)."""
     state = request.state if request is not None else None
     trace = getattr(state, "trace", None)
-    now = datetime.now(UTC)
-    rows = [
-        {
-            "registration_id": registration_id,
-            "trace_id": trace.trace_id if trace is not None else "0" * 32,
-            "transaction_id": getattr(state, "transaction_id", None),
-            "activity": ACTIVITY_FOR_ACTION[action],
-            "action": action,
-            "organisation_oin": principal.organisation_oin if principal else "system",
-            "client_id": principal.client_id if principal else "registry-retention-job",
-            "occurred_at": now,
-        }
-        for registration_id in registration_ids
-    ]
-    if rows:
-        await session.execute(insert(ProcessingLogRecord), rows)
+    shared: tuple[Any, ...] = (
+        trace.trace_id if trace is not None else "0" * 32,
+        getattr(state, "transaction_id", None),
+        ACTIVITY_FOR_ACTION[action],
+        action,
+        principal.organisation_oin if principal else "system",
+        principal.client_id if principal else "registry-retention-job",
+        datetime.now(UTC),
+    )
+    rows = [(registration_id, *shared) for registration_id in registration_ids]
+    await insert_rows(session, cast(Table, ProcessingLogRecord.__table__), _COLUMNS, rows)
     return len(rows)
+
+
+_COLUMNS = (
+    "registration_id",
+    "trace_id",
+    "transaction_id",
+    "activity",
+    "action",
+    "organisation_oin",
+    "client_id",
+    "occurred_at",
+)

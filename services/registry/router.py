@@ -301,9 +301,11 @@ async def bulk_import(
             413, f"At most {settings.max_bulk_lines} lines per request; split the file.", slug="payload-too-large"
         )
     result, created = await bulk.import_lines(session, principal, lines, vault)
-    await processing_log.record(session, request, principal, "create", [row["id"] for row in created])
-    await events.registrations_created(session, created)
-    return JSONResponse(result.model_dump(mode="json", by_alias=True, exclude_none=True))
+    await processing_log.record(session, request, principal, "create", [c.id for c in created])
+    await events.registrations_created(
+        session, [(c.work_municipality_code, c.residence_municipality_code) for c in created]
+    )
+    return JSONResponse(result)
 
 
 @router.get(

@@ -26,7 +26,8 @@ def bsn(value: str) -> str:
 
 
 def kvk_number(value: str) -> str:
-    if len(value) != 8 or not value.isdigit():
+    # str.isdigit alone would take other scripts' digits (fullwidth, Arabic-Indic) for a KvK number.
+    if len(value) != 8 or not value.isascii() or not value.isdigit():
         raise ValueError("a KvK number has 8 digits")
     return value
 

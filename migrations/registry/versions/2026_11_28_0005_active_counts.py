@@ -11,6 +11,8 @@ Revises: rg0004
 Create Date: 2026-11-28
 """
 
+# ruff: noqa: S608 - the SQL is built from this file's constants only, never from input
+
 from collections.abc import Sequence
 
 import sqlalchemy as sa
