@@ -9,13 +9,14 @@ from datetime import date, timedelta
 
 from sqlalchemy import text
 
-from lmx_common.db import Database
+from lmx_common.db import COPY_THRESHOLD, Database
 from services.registry.retention import anonymise_departed
 from tests.support.db import rows
 from tests.support.registrations import make_registration
 
 # Friesland, which no other registry test writes to.
 HERE, THERE, ELSEWHERE = "GM0080", "GM0086", "GM0090"
+COPIED = COPY_THRESHOLD + 3  # enough lines for the bulk path to use COPY on PostgreSQL
 PAIR_COUNTS = "SELECT work_municipality_code w, residence_municipality_code r, active n FROM registration_active_counts"
 TRUE_COUNTS = (
     "SELECT work_municipality_code w, residence_municipality_code r, count(*) n FROM registrations "
@@ -45,16 +46,16 @@ async def test_the_counts_follow_every_write(stack, http):
 
     bulk = await http.post(
         api + "/registrations/bulk",
-        content="\n".join([line(HERE, HERE) for _ in range(3)] + [line(HERE, THERE) for _ in range(2)]),
+        content="\n".join([line(HERE, HERE) for _ in range(COPIED)] + [line(HERE, THERE) for _ in range(2)]),
         headers=headers | {"Content-Type": "application/x-ndjson"},
     )
-    assert bulk.status_code == 200 and bulk.json()["created"] == 5, bulk.text
+    assert bulk.status_code == 200 and bulk.json()["created"] == COPIED + 2, bulk.text
     single = await http.post(
         api + "/registrations", content=line(THERE, THERE), headers=headers | {"Content-Type": "application/json"}
     )
     assert single.status_code == 201, single.text
     kept = await assert_exact(url)
-    assert kept.get((HERE, HERE), 0) - before.get((HERE, HERE), 0) == 3
+    assert kept.get((HERE, HERE), 0) - before.get((HERE, HERE), 0) == COPIED
     assert kept.get((HERE, THERE), 0) - before.get((HERE, THERE), 0) == 2
     assert kept.get((THERE, THERE), 0) - before.get((THERE, THERE), 0) == 1
 
