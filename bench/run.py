@@ -152,11 +152,14 @@ def main() -> None:
     parser.add_argument(
         "--postgres", default=os.environ.get("LMX_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
     )
+    parser.add_argument(
+        "--prefix", default="lmx_bench", help="database names <prefix>_<component>, dropped and created afresh"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install -y wrk")
 
-    prefix = "lmx_bench"
+    prefix = args.prefix
     asyncio.run(recreate([f"{prefix}_{c}" for c in COMPONENTS], args.postgres + "/postgres"))
     env = dict(os.environ)
     for component in COMPONENTS:
