@@ -1,0 +1,97 @@
+"""The gateway's hot path: the in-memory rate limiter, the token cache and the direct access-log line."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gateway.ratelimit import LocalSlidingWindow, RateLimiter
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# --- rate limiter ------------------------------------------------------------------------------------
+
+
+def test_local_window_allows_the_limit_per_key_then_says_how_long_to_wait():
+    clock = Clock(6000.0)  # the start of a window
+    limiter = LocalSlidingWindow(5, 60, clock)
+    assert [limiter.hit("a") for _ in range(5)] == [None] * 5
+    wait = limiter.hit("a")
+    assert wait is not None and 0 < wait <= 120
+    assert limiter.hit("b") is None  # per key
+    clock.now += wait - 0.5
+    assert limiter.hit("a") is not None  # not yet
+    clock.now += 0.5 + 1e-6
+    assert limiter.hit("a") is None  # exactly when it said
+
+
+def test_local_window_weighs_the_previous_window_as_limits_does():
+    clock = Clock(6030.0)  # half-way through a window
+    limiter = LocalSlidingWindow(10, 60, clock)
+    assert all(limiter.hit("a") is None for _ in range(10))
+    clock.now = 6060.0 + 15  # next window, a quarter in: weighted = 10 * 45/60 = 7.5 -> 7 counted
+    assert [limiter.hit("a") is None for _ in range(4)] == [True, True, True, False]
+    wait = limiter.hit("a")
+    assert wait is not None
+    clock.now += wait + 1e-6
+    assert limiter.hit("a") is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    amount=st.integers(1, 20),
+    window=st.sampled_from([1.0, 10.0, 60.0, 3600.0]),
+    gaps=st.lists(st.floats(0, 2, allow_nan=False), min_size=1, max_size=80),
+)
+def test_local_window_never_allows_more_than_the_sliding_count_and_its_wait_is_exact(amount, window, gaps):
+    clock = Clock(1_000_000.0)
+    limiter = LocalSlidingWindow(amount, window, clock)
+    allowed: list[float] = []
+    for gap in gaps:
+        clock.now += gap * window / 4
+        wait = limiter.hit("k")
+        if wait is None:
+            allowed.append(clock.now)
+            # The weighted count of `limits`, recomputed from the allowed hits, never exceeds the limit.
+            index = math.floor(clock.now / window)
+            current = sum(1 for t in allowed if math.floor(t / window) == index)
+            previous = sum(1 for t in allowed if math.floor(t / window) == index - 1)
+            weighted = previous * (window - (clock.now - index * window)) / window + current
+            assert math.floor(weighted - 1e-9) <= amount
+        else:
+            assert wait >= 0
+            probe = LocalSlidingWindow(amount, window, Clock(clock.now + wait + 1e-6 * window))
+            probe._counts = {k: list(v) for k, v in limiter._counts.items()}
+            assert probe.hit("k") is None
+
+
+async def test_rate_limiter_answers_retry_after_per_client_without_redis():
+    limiter = RateLimiter("3/minute", "2/minute")
+    assert limiter.storage is None  # counted in memory
+    assert [await limiter.check("client-a") for _ in range(3)] == [None] * 3
+    retry = await limiter.check("client-a")
+    assert retry is not None and 1 <= retry <= 120 and retry == int(retry)
+    assert await limiter.check("client-b") is None
+    # the anonymous limit is a separate count
+    assert [await limiter.check("client-a", anonymous=True) for _ in range(2)] == [None, None]
+    assert await limiter.check("client-a", anonymous=True) is not None
+    await limiter.ping()
+
+
+def test_local_window_forgets_idle_keys():
+    clock = Clock(0.0)
+    limiter = LocalSlidingWindow(5, 10, clock)
+    for n in range(100):
+        limiter.hit(f"address-{n}")
+    clock.now = 30.0
+    limiter.hit("fresh")
+    assert set(limiter._counts) == {"fresh"}
