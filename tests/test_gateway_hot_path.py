@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import math
+import time
+import types
 
+import jwt
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.ratelimit import LocalSlidingWindow, RateLimiter
+from lmx_common import auth
+from lmx_common.auth import AuthError, TokenVerifier
+from tests.support.tokens import access_claims, new_rsa_key
+
+ISSUER = "http://gateway.test"
 
 
 class Clock:
@@ -95,3 +105,78 @@ def test_local_window_forgets_idle_keys():
     clock.now = 30.0
     limiter.hit("fresh")
     assert set(limiter._counts) == {"fresh"}
+
+
+# --- token cache -------------------------------------------------------------------------------------
+
+
+class Keys:
+    """A key source whose published keys the test changes."""
+
+    def __init__(self) -> None:
+        self.private, _ = new_rsa_key()
+        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.private.public_key()))
+        self.kid = "k1"
+        self.published: dict[str, jwt.PyJWK] = {self.kid: jwt.PyJWK(jwk, algorithm="RS256")}
+        self.jwk = jwk
+
+    async def key_for(self, kid: str) -> jwt.PyJWK | None:
+        return self.published.get(kid)
+
+    def reload(self) -> None:
+        """What a key source does every cache_seconds: new key objects for the keys still published."""
+        self.published = {kid: jwt.PyJWK(self.jwk, algorithm="RS256") for kid in self.published}
+
+    def token(self, **overrides: object) -> str:
+        claims = access_claims(ISSUER, **overrides)
+        return jwt.encode(claims, self.private, algorithm="RS256", headers={"kid": self.kid, "typ": "at+jwt"})
+
+
+def counting(verifier: TokenVerifier) -> list[str]:
+    calls: list[str] = []
+    original = verifier._verify_uncached
+
+    async def spy(token: str):  # type: ignore[no-untyped-def]
+        calls.append(token)
+        return await original(token)
+
+    verifier._verify_uncached = spy  # type: ignore[method-assign]
+    return calls
+
+
+async def test_token_cache_is_hit_for_the_same_token_and_only_for_it():
+    keys = Keys()
+    verifier = TokenVerifier(keys, ISSUER, "urn:lmx:api")
+    calls = counting(verifier)
+    token = keys.token()
+    first = await verifier.verify(token)
+    assert await verifier.verify(token) is first
+    assert len(calls) == 1
+    await verifier.verify(keys.token())  # another token string: verified in full
+    assert len(calls) == 2
+    keys.reload()  # the key source re-read its keys: one full verification again, then cached
+    await verifier.verify(token)
+    await verifier.verify(token)
+    assert len(calls) == 3
+
+
+async def test_token_cache_honours_exp(monkeypatch):
+    keys = Keys()
+    verifier = TokenVerifier(keys, ISSUER, "urn:lmx:api", leeway=30)
+    now = time.time()
+    token = keys.token(exp=int(now) + 60)
+    await verifier.verify(token)
+    fake = types.SimpleNamespace(time=lambda: now + 60 + 31, monotonic=time.monotonic)
+    monkeypatch.setattr(auth, "time", fake)
+    with pytest.raises(AuthError, match="expired"):
+        await verifier.verify(token)
+
+
+async def test_token_cache_drops_a_token_as_soon_as_its_key_is_withdrawn():
+    keys = Keys()
+    verifier = TokenVerifier(keys, ISSUER, "urn:lmx:api", cache_seconds=3600)
+    token = keys.token()
+    await verifier.verify(token)
+    keys.published = {}  # the key source re-read its keys and the key is gone
+    with pytest.raises(AuthError, match="unknown key"):
+        await verifier.verify(token)
