@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import math
+import sys
 import time
 import types
 
@@ -15,6 +18,13 @@ from hypothesis import strategies as st
 from gateway.ratelimit import LocalSlidingWindow, RateLimiter
 from lmx_common import auth
 from lmx_common.auth import AuthError, TokenVerifier
+from lmx_common.logging import (
+    JsonFormatter,
+    configure_logging,
+    trace_id_var,
+    transaction_id_var,
+    write_access_line,
+)
 from tests.support.tokens import access_claims, new_rsa_key
 
 ISSUER = "http://gateway.test"
@@ -180,3 +190,38 @@ async def test_token_cache_drops_a_token_as_soon_as_its_key_is_withdrawn():
     keys.published = {}  # the key source re-read its keys and the key is gone
     with pytest.raises(AuthError, match="unknown key"):
         await verifier.verify(token)
+
+
+# --- access log ----------------------------------------------------------------------------------------
+
+
+def test_direct_access_line_is_the_line_stdlib_logging_writes(monkeypatch):
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    fields = {"method": "GET", "path": "/registry/v1/x", "status": 200, "durationMs": 1.5, "clientId": "c-1"}
+    txn, trace = transaction_id_var.set("t-1"), trace_id_var.set("0af7651916cd43dd8448eb211c80319c")
+    try:
+        configure_logging("gateway", "INFO")
+        write_access_line(fields)  # the direct path: only our JSON handler is set up
+        collected = io.StringIO()
+        extra = logging.StreamHandler(collected)
+        extra.setFormatter(JsonFormatter("gateway"))
+        logging.getLogger("lmx.access").addHandler(extra)  # another handler: through stdlib logging
+        try:
+            write_access_line(fields)
+        finally:
+            logging.getLogger("lmx.access").removeHandler(extra)
+        configure_logging("gateway", "WARNING")
+        write_access_line(fields)  # below the level: nothing
+    finally:
+        transaction_id_var.reset(txn)
+        trace_id_var.reset(trace)
+        root.handlers[:], _ = saved
+        root.setLevel(saved[1])
+    direct, through_logging = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert json.loads(collected.getvalue()) == through_logging
+    direct.pop("time"), through_logging.pop("time")
+    assert list(direct.items()) == list(through_logging.items())
+    assert direct["transactionId"] == "t-1" and direct["clientId"] == "c-1" and direct["logger"] == "lmx.access"
