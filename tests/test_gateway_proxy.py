@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
 import os
 import time
 from contextlib import ExitStack
@@ -10,6 +13,8 @@ import pytest
 
 from tests.conftest import IN_CI, assert_problem
 from tests.support.stack import start_lab_gateway
+from tests.test_conventions import assert_standard_headers
+from tests.test_plumbing import Collect
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +132,44 @@ async def test_upstream_answering_garbage_is_502(stack, http, lab):
     token = await token_for(stack, http, lab)
     response = await http.get(lab + "/housing/v1/anything", headers={"Authorization": f"Bearer {token}"})
     assert_problem(response, 502, "gateway-bad-upstream-response")
+
+
+async def test_every_proxied_answer_carries_the_standard_headers_and_an_access_line(stack, http, lab):
+    """Proxied calls skip FastAPI (GatewayApp): each outcome still gets the headers and its log line."""
+    token = await token_for(stack, http, lab, scopes=("registry:read",))
+    auth = {"Authorization": f"Bearer {token}"}
+    cases = [
+        ("GET", "/registry/v1/echo", auth, 200),
+        ("GET", "/registry/v1/echo", {}, 401),
+        ("POST", "/registry/v1/registrations", auth, 403),
+        ("GET", "/registry/v2/nothing", auth, 404),
+        ("GET", "/registry/v1/%2e%2e/admin", auth, 400),
+        ("GET", "/certification/v1/schemes", auth, 503),
+        ("GET", "/housing/v1/regions", auth, 502),
+    ]
+    collect = Collect()
+    logging.getLogger("lmx.access").addHandler(collect)
+    try:
+        for method, path, headers, status in cases:
+            response = await http.request(method, lab + path, headers=headers)
+            assert response.status_code == status, (path, response.text)
+            assert_standard_headers(response)
+        other = await token_for(stack, http, lab, scopes=("registry:read",))
+        for _ in range(5):
+            await http.get(lab + "/registry/v1/echo", headers={"Authorization": f"Bearer {other}"})
+        limited = await http.get(lab + "/registry/v1/echo", headers={"Authorization": f"Bearer {other}"})
+        assert limited.status_code == 429 and limited.headers["retry-after"]
+        assert_standard_headers(limited)
+        for _ in range(100):  # the line is written just after the response is sent
+            if any('"status":429' in line for line in collect.lines):
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        logging.getLogger("lmx.access").removeHandler(collect)
+    lines = [json.loads(line) for line in collect.lines]
+    forwarded = [line for line in lines if line.get("path") == "/registry/v1/echo" and line["status"] == 200]
+    assert forwarded and forwarded[0]["clientId"] and forwarded[0]["transactionId"] and forwarded[0]["traceId"]
+    assert {line["status"] for line in lines} >= {200, 400, 401, 403, 404, 429, 502, 503}
 
 
 async def test_body_over_the_limit_is_413(stack, http, lab):
