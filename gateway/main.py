@@ -76,7 +76,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         rate_limiter = RateLimiter(settings.rate_limit, settings.anonymous_rate_limit, settings.redis_url)
         connector = aiohttp.TCPConnector(limit=settings.upstream_pool_size, keepalive_timeout=30)
         upstream = aiohttp.ClientSession(
-            connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent", "Accept-Encoding")
+            connector=connector,
+            auto_decompress=False,
+            skip_auto_headers=("User-Agent", "Accept-Encoding"),
+            # One session serves every caller: a cookie jar would store a cookie an upstream set for one
+            # caller and send it with everybody's later calls. Callers' own Cookie headers pass as sent.
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
         app.state.settings = settings
         app.state.database = database

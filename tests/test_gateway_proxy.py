@@ -9,9 +9,11 @@ import os
 import time
 from contextlib import ExitStack
 
+import httpx
 import pytest
 
 from tests.conftest import IN_CI, assert_problem
+from tests.support.servers import echo_app, serve
 from tests.support.stack import start_lab_gateway
 from tests.test_conventions import assert_standard_headers
 from tests.test_plumbing import Collect
@@ -170,6 +172,22 @@ async def test_every_proxied_answer_carries_the_standard_headers_and_an_access_l
     forwarded = [line for line in lines if line.get("path") == "/registry/v1/echo" and line["status"] == 200]
     assert forwarded and forwarded[0]["clientId"] and forwarded[0]["transactionId"] and forwarded[0]["traceId"]
     assert {line["status"] for line in lines} >= {200, 400, 401, 403, 404, 429, 502, 503}
+
+
+async def test_cookies_an_upstream_sets_are_never_sent_for_another_call(stack, http, backend):
+    """The gateway's one upstream session must not keep a cookie jar: it would replay one caller's cookie for all."""
+    with ExitStack() as exits:
+        echo = exits.enter_context(serve(echo_app()))
+        # A host name, not an address: aiohttp's default jar refuses cookies only for IP addresses.
+        url, _ = start_lab_gateway(exits, backend.urls, registry_url=echo.replace("127.0.0.1", "localhost"))
+        first = await token_for(stack, http, url)
+        answer = await http.get(url + "/registry/v1/set-cookie", headers={"Authorization": f"Bearer {first}"})
+        assert answer.status_code == 200 and "upstream-session" in answer.headers["set-cookie"]  # passed on
+        second = await token_for(stack, http, url)
+        async with httpx.AsyncClient() as other_caller:  # a caller that never saw the cookie
+            seen = await other_caller.get(url + "/registry/v1/echo", headers={"Authorization": f"Bearer {second}"})
+        assert seen.status_code == 200
+        assert "cookie" not in seen.json()["headers"]
 
 
 async def test_body_over_the_limit_is_413(stack, http, lab):
