@@ -13,7 +13,10 @@ Starts, in subprocesses on 127.0.0.1:
 takes a token for the demo client `halderberge` (scope `registry:read`) from `/oauth/token`, then runs
 `wrk -t1 -c32 -d<duration>s` against `GET /registry/v1/registrations/{id}` RUNS times per variant
 (variants interleaved, after a 1 s warm-up) and prints the median gateway CPU per request
-(`/proc/<pid>/stat` utime+stime of the gateway process / requests served) and the median req/s.
+(`/proc/<pid>/stat` utime+stime of the gateway process / requests served), the kernel (stime)
+part of it, and the median req/s. `--upstream-delay-ms 180` makes the upstream answer as slowly
+as the registry does in `make bench` (~175 req/s at 32 connections), where fixed per-request
+costs (wake-ups, system calls, cold caches) weigh more than at thousands of requests per second.
 
 Variants (each a separate gateway process):
 
@@ -187,9 +190,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of a process so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS
 
 
 def wait_http(url: str, process: subprocess.Popen[bytes], seconds: float = 30) -> None:
@@ -275,6 +279,8 @@ class Bench:
         sys.path.insert(0, str(ROOT))
         from lmx_cli.stack import UVICORN_ARGS
 
+        name, _, tree = variant.partition("@")
+        variant = name
         port = free_port()
         env = dict(
             self.env, GATEWAY_ISSUER=f"http://{HOST}:{port}", GATEWAY_LOG_LEVEL=VARIANTS[variant]["GATEWAY_LOG_LEVEL"]
@@ -291,7 +297,9 @@ class Bench:
             str(port),
             *UVICORN_ARGS,
         ]
-        process = self.start(argv, env, log=f"gateway-{variant}")
+        if tree:  # the same variant of another checkout of the code (--baseline), e.g. before a change
+            env["PYTHONPATH"] = tree
+        process = self.start(argv, env, log=f"gateway-{variant}{'-baseline' if tree else ''}")
         base = f"http://{HOST}:{port}"
         wait_http(base + "/health/live", process)
         return process, base
@@ -331,12 +339,16 @@ def measure(bench: Bench, variants: list[str], runs: int, duration: int) -> dict
     results: dict[str, list[dict[str, float]]] = collections.defaultdict(list)
     for run in range(runs):
         for v, (process, base) in gateways.items():
-            before = cpu_seconds(process.pid)
+            user, system = cpu_seconds(process.pid)
             result = wrk(base + PATH, tokens[v], duration)
-            result["cpu_us"] = (cpu_seconds(process.pid) - before) / max(1, result["requests"]) * 1e6
+            user_after, system_after = cpu_seconds(process.pid)
+            served = max(1, result["requests"])
+            result["cpu_us"] = (user_after - user + system_after - system) / served * 1e6
+            result["sys_us"] = (system_after - system) / served * 1e6
             results[v].append(result)
+            name = v.partition("@")[0] + (" (baseline)" if "@" in v else "")
             print(
-                f"  run {run + 1} {v:<13} {result['cpu_us']:7.0f} µs/req {result['rps']:8.0f} req/s"
+                f"  run {run + 1} {name:<24} {result['cpu_us']:7.0f} µs/req {result['rps']:8.0f} req/s"
                 f" non-2xx {int(result['non2xx'])}",
                 file=sys.stderr,
                 flush=True,
@@ -403,6 +415,11 @@ def main() -> None:
     parser.add_argument("--variants", default="full,log-warning,no-ratelimit,bare,floor")
     parser.add_argument("--profile", metavar="VARIANT", help="profile one variant with py-spy instead")
     parser.add_argument(
+        "--baseline",
+        metavar="DIR",
+        help="also run each gateway variant from this checkout (git worktree or archive), interleaved",
+    )
+    parser.add_argument(
         "--upstream-delay-ms",
         type=float,
         default=0.0,
@@ -424,6 +441,9 @@ def main() -> None:
             )
             return
         variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+        if args.baseline:
+            tree = str(Path(args.baseline).resolve())
+            variants = [x for v in variants for x in ((v, f"{v}@{tree}") if v != "floor" else (v,))]
         results = measure(bench, variants, args.runs, args.duration)
     finally:
         bench.stop()
@@ -431,11 +451,13 @@ def main() -> None:
         f"\nwrk -t1 -c32 -d{args.duration}s GET {PATH} (static upstream, delay {args.upstream_delay_ms:g} ms);"
         f" medians of {args.runs} runs"
     )
-    print("| variant | gateway CPU µs/request | req/s | non-2xx |\n|---|---|---|---|")
+    print("| variant | gateway CPU µs/request | of which kernel | req/s | non-2xx |\n|---|---|---|---|---|")
     for v in variants:
         rows = results[v]
+        label = v.partition("@")[0] + (" (baseline)" if "@" in v else "")
         print(
-            f"| {v} | {statistics.median(r['cpu_us'] for r in rows):,.0f} | "
+            f"| {label} | {statistics.median(r['cpu_us'] for r in rows):,.0f} | "
+            f"{statistics.median(r['sys_us'] for r in rows):,.0f} | "
             f"{statistics.median(r['rps'] for r in rows):,.0f} | {int(sum(r['non2xx'] for r in rows))} |"
         )
 
