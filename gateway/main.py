@@ -8,8 +8,9 @@ from contextlib import asynccontextmanager
 
 import aiohttp
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway import docs, oauth
+from gateway import docs, oauth, routes
 from gateway.config import VERSION, GatewaySettings
 from gateway.keys import KeyStore, ensure_key
 from gateway.proxy import ProxyMiddleware, ProxyState
@@ -18,6 +19,7 @@ from lmx_common.app import build_app
 from lmx_common.auth import TokenVerifier
 from lmx_common.db import Database
 from lmx_common.logging import configure_logging
+from lmx_common.middleware import RequestContextMiddleware
 
 logger = logging.getLogger("lmx.gateway")
 
@@ -29,6 +31,25 @@ Get an access token at `POST /oauth/token` (client credentials; `client_secret_b
 rate per client, adds a transaction id and a W3C `traceparent`, and answers `502`/`503`/`504`
 (problem types `/problems/gateway-…`) when a service fails.
 """
+
+
+class GatewayApp(FastAPI):
+    """FastAPI for the gateway's own pages; proxied calls skip it.
+
+    A path under a service prefix goes straight to RequestContextMiddleware and ProxyMiddleware
+    (`self.proxied`): FastAPI's and Starlette's per-request machinery (telemetry check, error and
+    exception middleware, router) does nothing for them, since the proxy answers every outcome itself
+    (ADR 0003). Everything else, lifespan included, is FastAPI's.
+    """
+
+    proxied: ASGIApp
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"][1:].partition("/")[0] in routes.SERVICES:
+            scope["app"] = self
+            await self.proxied(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
@@ -55,7 +76,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         rate_limiter = RateLimiter(settings.rate_limit, settings.anonymous_rate_limit, settings.redis_url)
         connector = aiohttp.TCPConnector(limit=settings.upstream_pool_size, keepalive_timeout=30)
         upstream = aiohttp.ClientSession(
-            connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent", "Accept-Encoding")
+            connector=connector,
+            auto_decompress=False,
+            skip_auto_headers=("User-Agent", "Accept-Encoding"),
+            # One session serves every caller: a cookie jar would store a cookie an upstream set for one
+            # caller and send it with everybody's later calls. Callers' own Cookie headers pass as sent.
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
         app.state.settings = settings
         app.state.database = database
@@ -91,8 +117,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         lifespan=lifespan,
         openapi_path="/openapi.json",
         routers=[oauth.router, docs.router],
-        inner_middleware=[ProxyMiddleware],
+        app_class=GatewayApp,
     )
+    assert isinstance(app, GatewayApp)
+    app.proxied = RequestContextMiddleware(ProxyMiddleware(app.router), api_version=VERSION)
     app.add_exception_handler(oauth.OAuthError, oauth.oauth_error_handler)
     return app
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -63,7 +63,11 @@ IDENTITY_HEADERS = frozenset(
 IDENTITY_PREFIXES = ("x-consumer-", "x-authenticated-", "x-lmx-", "x-auth-", "x-org-", "x-user-")
 # Set by the gateway itself below; whatever the caller sent is dropped.
 OWN_HEADERS = frozenset({"host", "content-length", "traceparent", "tracestate", TRANSACTION_HEADER})
+# The same as bytes, as the ASGI server hands them over: one set lookup per request header.
+_DROP_REQUEST = frozenset(h.encode() for h in HOP_BY_HOP | IDENTITY_HEADERS | OWN_HEADERS)
+_DROP_PREFIXES = tuple(p.encode() for p in IDENTITY_PREFIXES)
 RESPONSE_DROP = frozenset(h.encode() for h in HOP_BY_HOP | {"content-length", "server", "date"})
+_BAD_IN_RAW_PATH = (b"%2f", b"%5c", b"%23", b"%3f", b"%2e")
 
 
 @dataclass
@@ -76,6 +80,10 @@ class ProxyState:
     connect_timeout: float
     read_timeout: float
     max_authorization_bytes: int
+    timeout: aiohttp.ClientTimeout = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.connect_timeout, sock_read=self.read_timeout)
 
 
 async def _send_problem(
@@ -105,8 +113,8 @@ class ProxyMiddleware:
             return
         upstream_path = "/" + rest if sep else "/"
         raw = scope.get("raw_path", b"").lower()
-        if any(seg in (".", "..") for seg in upstream_path.split("/")) or any(
-            bad in raw for bad in (b"%2f", b"%5c", b"%23", b"%3f", b"%2e")
+        if ("/." in upstream_path and any(seg in (".", "..") for seg in upstream_path.split("/"))) or (
+            b"%" in raw and any(bad in raw for bad in _BAD_IN_RAW_PATH)
         ):
             # Dot segments and encoded separators would be normalised on the way upstream, after the
             # scope check matched the path as sent: refuse them rather than check one path and forward another.
@@ -125,23 +133,22 @@ class ProxyMiddleware:
             raise ProblemError(404, "No resource at this path.", slug="not-found")
 
         headers: dict[str, str] = {}
-        authorization = None
-        content_length = None
-        connection_named: set[str] = set()
+        authorization: bytes | None = None
+        content_length: bytes | None = None
+        connection_named: list[str] = []
         for raw_key, raw_value in scope["headers"]:
-            key = raw_key.decode("latin-1").lower()
-            value = raw_value.decode("latin-1")
-            if key == "authorization":
-                authorization = value
-            elif key == "content-length":
-                content_length = value
-            elif key == "connection":
-                connection_named.update(v.strip().lower() for v in value.split(","))
-            if key in HOP_BY_HOP or key in IDENTITY_HEADERS or key in OWN_HEADERS or key.startswith(IDENTITY_PREFIXES):
+            key = raw_key.lower()
+            if key == b"authorization":
+                authorization = raw_value
+            elif key == b"content-length":
+                content_length = raw_value
+            elif key == b"connection":
+                connection_named += (v.strip().lower() for v in raw_value.decode("latin-1").split(","))
+            if key in _DROP_REQUEST or key.startswith(_DROP_PREFIXES):
                 continue
-            headers[key] = value
-        for key in connection_named:
-            headers.pop(key, None)
+            headers[key.decode("latin-1")] = raw_value.decode("latin-1")
+        for name in connection_named:
+            headers.pop(name, None)
 
         client_key = scope["client"][0] if scope.get("client") else "unknown"
         if rule.public:
@@ -152,7 +159,7 @@ class ProxyMiddleware:
                 raise AuthError("A bearer token is required.", error=None)
             if len(authorization) > state.max_authorization_bytes:
                 raise AuthError("The Authorization header is too large.")
-            scheme, _, token = authorization.partition(" ")
+            scheme, _, token = authorization.decode("latin-1").partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 raise AuthError("The Authorization header must use the Bearer scheme.", error="invalid_request")
             principal = await state.verifier.verify(token.strip())
@@ -179,13 +186,12 @@ class ProxyMiddleware:
         query = scope.get("query_string", b"").decode("latin-1")
         url = state.upstreams[service] + upstream_path + (f"?{query}" if query else "")
 
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=state.connect_timeout, sock_read=state.read_timeout)
         try:
             async with state.session.request(
-                method, url, headers=headers, data=body or None, allow_redirects=False, timeout=timeout
+                method, url, headers=headers, data=body or None, allow_redirects=False, timeout=state.timeout
             ) as response:
                 payload = await response.read()
-                out = [(k.lower(), v) for k, v in response.raw_headers if k.lower() not in RESPONSE_DROP]
+                out = [(k, v) for k, v in ((k.lower(), v) for k, v in response.raw_headers) if k not in RESPONSE_DROP]
                 status = response.status
         except (aiohttp.ConnectionTimeoutError, aiohttp.ClientConnectorError) as exc:
             logger.warning("upstream unavailable", extra={"service": service, "errorType": type(exc).__name__})
@@ -210,7 +216,7 @@ class ProxyMiddleware:
         await send({"type": "http.response.body", "body": payload})
 
     @staticmethod
-    async def _read_body(receive: Receive, content_length: str | None, limit: int) -> bytes:
+    async def _read_body(receive: Receive, content_length: bytes | None, limit: int) -> bytes:
         if content_length is not None:
             try:
                 declared = int(content_length)

@@ -59,10 +59,14 @@ RULES: tuple[RouteRule, ...] = (
 )
 
 SERVICES = ("registry", "certification", "housing")
+# The rules of each service, in RULES order: a proxied call tries only its own service's rules.
+_BY_SERVICE: dict[str, tuple[RouteRule, ...]] = {
+    service: tuple(rule for rule in RULES if rule.service == service) for service in SERVICES
+}
 
 
 def match(service: str, path: str, method: str) -> RouteRule | None:
-    for rule in RULES:
-        if rule.service == service and method in rule.methods and rule.pattern.match(path):
+    for rule in _BY_SERVICE.get(service, ()):
+        if method in rule.methods and rule.pattern.match(path):
             return rule
     return None

@@ -20,6 +20,18 @@ APPS = {
     "housing": "services.housing.main:create_app",
     "gateway": "gateway.main:create_app",
 }
+# How every process is served (bench/gateway_cpu.py starts the gateway with the same arguments).
+UVICORN_ARGS: tuple[str, ...] = (
+    "--no-access-log",  # ours is RequestContextMiddleware's; uvicorn's would print query strings
+    "--no-server-header",
+    "--no-proxy-headers",  # the gateway is the edge: X-Forwarded-For from callers is not trusted
+    "--loop",
+    "uvloop",
+    "--http",
+    "httptools",
+    "--timeout-graceful-shutdown",
+    "5",
+)
 
 
 MMAP_THRESHOLD = 128 * 1024  # bytes; see _environment
@@ -95,15 +107,7 @@ def run_stack(
                     host,
                     "--port",
                     str(ports[name]),
-                    "--no-access-log",
-                    "--no-server-header",
-                    "--no-proxy-headers",  # the gateway is the edge: X-Forwarded-For from callers is not trusted
-                    "--loop",
-                    "uvloop",
-                    "--http",
-                    "httptools",
-                    "--timeout-graceful-shutdown",
-                    "5",
+                    *UVICORN_ARGS,
                 ],
                 env=env,
                 start_new_session=True,  # Ctrl-C reaches us; we stop the children in order

@@ -111,9 +111,10 @@ def build_app(
     routers: Sequence[APIRouter] = (),
     servers: list[dict[str, str]] | None = None,
     inner_middleware: Sequence[Any] = (),
+    app_class: type[FastAPI] = FastAPI,
 ) -> FastAPI:
     """What every component shares: problem handlers, headers, public OpenAPI, liveness and readiness."""
-    app = FastAPI(
+    app = app_class(
         title=title,
         description=description,
         version=version,

@@ -49,7 +49,7 @@ class Principal:
         return scope in self.scopes
 
     def has_any_scope(self, *scopes: str) -> bool:
-        return any(s in self.scopes for s in scopes)
+        return not self.scopes.isdisjoint(scopes)
 
 
 class AuthError(ProblemError):
@@ -132,7 +132,7 @@ class JwksKeySource:
 
 
 class TokenVerifier:
-    """Verifies access tokens completely; remembers verified tokens until they expire."""
+    """Verifies access tokens completely; remembers verified tokens until they expire or their key goes."""
 
     def __init__(
         self,
@@ -150,28 +150,30 @@ class TokenVerifier:
         self.leeway = leeway
         self.max_token_bytes = max_token_bytes
         self.cache_size = cache_size
-        self.cache_seconds = cache_seconds
-        # token -> (principal, when verified). Re-verified after cache_seconds, so a withdrawn key
-        # stops working within that time even for tokens seen before.
-        self._cache: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+        self.cache_seconds = cache_seconds  # kept for callers; the key source's own cache time governs
+        # token (the exact string) -> (principal, kid, the key object that verified it). A hit stands
+        # only while the key source still hands out that very key object: a key source re-reads its keys
+        # every cache_seconds and builds new objects, so a withdrawn key stops working here as soon
+        # as the key source notices (within cache_seconds), and a kept key costs one re-verification.
+        self._cache: OrderedDict[str, tuple[Principal, str, jwt.PyJWK]] = OrderedDict()
 
     async def verify(self, token: str) -> Principal:
         cached = self._cache.get(token)
         if cached is not None:
-            principal, verified_at = cached
+            principal, kid, key = cached
             if time.time() > principal.expires_at + self.leeway:
                 del self._cache[token]
                 raise AuthError("The access token has expired.")
-            if time.monotonic() - verified_at < self.cache_seconds:
+            if await self.keys.key_for(kid) is key:
                 return principal
-            del self._cache[token]
-        principal = await self._verify_uncached(token)
-        self._cache[token] = (principal, time.monotonic())
+            self._cache.pop(token, None)
+        principal, kid, key = await self._verify_uncached(token)
+        self._cache[token] = (principal, kid, key)
         if len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
         return principal
 
-    async def _verify_uncached(self, token: str) -> Principal:
+    async def _verify_uncached(self, token: str) -> tuple[Principal, str, jwt.PyJWK]:
         if len(token) > self.max_token_bytes:
             raise AuthError("The access token is too large.")
         try:
@@ -209,7 +211,7 @@ class TokenVerifier:
             raise AuthError("The access token has an unknown issuer.") from exc
         except jwt.PyJWTError as exc:
             raise AuthError("The access token is invalid.") from exc
-        return principal_from_claims(claims)
+        return principal_from_claims(claims), kid, key
 
 
 def principal_from_claims(claims: dict[str, Any]) -> Principal:

@@ -23,6 +23,9 @@ QUIET_LIBRARIES = ("aiosqlite", "sqlalchemy", "asyncpg", "httpcore", "httpx", "a
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "taskName"}
 
 
+_CONTEXT = (("transactionId", transaction_id_var), ("traceId", trace_id_var), ("clientId", client_id_var))
+
+
 class JsonFormatter(logging.Formatter):
     def __init__(self, component: str) -> None:
         super().__init__()
@@ -36,7 +39,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "event": record.getMessage(),
         }
-        for key, var in (("transactionId", transaction_id_var), ("traceId", trace_id_var), ("clientId", client_id_var)):
+        for key, var in _CONTEXT:
             value = var.get()
             if value:
                 entry[key] = value
@@ -51,9 +54,13 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, separators=(",", ":"))
 
 
+class JsonStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The handler configure_logging installs: JSON lines on a stream."""
+
+
 def configure_logging(component: str, level: str = "INFO") -> None:
     """Send every logger, uvicorn's included, through one JSON handler on stderr."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = JsonStreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(component))
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -71,3 +78,71 @@ def configure_logging(component: str, level: str = "INFO") -> None:
     access.handlers[:] = []
     access.propagate = False
     access.disabled = True
+
+
+access_logger = logging.getLogger("lmx.access")
+_root = logging.getLogger()
+
+
+def _direct_handler() -> JsonStreamHandler | None:
+    """The JSON handler when the access line would reach only it, unfiltered; None for any other set-up."""
+    logger: logging.Logger | None = access_logger
+    while logger is not None:
+        if logger.filters:
+            return None
+        if logger.handlers:
+            if logger is not _root or len(logger.handlers) != 1:
+                return None
+            handler = logger.handlers[0]
+            if (
+                type(handler) is JsonStreamHandler
+                and type(handler.formatter) is JsonFormatter
+                and not handler.filters
+                and handler.level <= logging.INFO
+            ):
+                return handler
+            return None
+        if not logger.propagate:
+            return None
+        logger = logger.parent
+    return None
+
+
+def write_access_line(fields: dict[str, Any]) -> None:
+    """The access-log line: logger `lmx.access`, level info, event "request", with these fields.
+
+    With the set-up configure_logging makes, the line is built here and written straight to the JSON
+    handler's stream: the same JSON JsonFormatter writes, without a LogRecord, a caller lookup and a
+    formatter pass per request (about 6 µs instead of 11 µs a line, the write itself excluded). Any
+    other set-up (a handler or filter added to `lmx.access`, as tests do; another root handler) goes
+    through stdlib logging.
+    """
+    if not access_logger.isEnabledFor(logging.INFO):
+        return
+    handler = _direct_handler()
+    if handler is None:
+        access_logger.info("request", extra=fields)
+        return
+    formatter = handler.formatter
+    assert isinstance(formatter, JsonFormatter)
+    entry: dict[str, Any] = {
+        "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "level": "info",
+        "component": formatter.component,
+        "logger": "lmx.access",
+        "event": "request",
+    }
+    for key, var in _CONTEXT:
+        value = var.get()
+        if value:
+            entry[key] = value
+    entry.update(fields)
+    line = json.dumps(entry, default=str, separators=(",", ":")) + handler.terminator
+    handler.acquire()
+    try:
+        handler.stream.write(line)
+        handler.stream.flush()
+    except Exception:  # as StreamHandler.emit: report it on stderr, never break the request
+        handler.handleError(logging.makeLogRecord({"name": "lmx.access", "msg": "request", **fields}))
+    finally:
+        handler.release()

@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lmx_common.logging import client_id_var, trace_id_var, transaction_id_var
+from lmx_common.logging import client_id_var, trace_id_var, transaction_id_var, write_access_line
 from lmx_common.problems import problem_body
 from lmx_common.tracing import TRANSACTION_HEADER, child_of, transaction_id
 
-access_logger = logging.getLogger("lmx.access")
 problems_logger = logging.getLogger("lmx.problems")
 
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
@@ -24,20 +22,7 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"referrer-policy", b"no-referrer"),
     (b"strict-transport-security", b"max-age=31536000"),
 )
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
-
-
-def _set_default(headers: list[tuple[bytes, bytes]], defaults: Iterable[tuple[bytes, bytes]]) -> None:
-    present = {key.lower() for key, _ in headers}
-    for key, value in defaults:
-        if key not in present:
-            headers.append((key, value))
+_TRANSACTION = TRANSACTION_HEADER.encode()
 
 
 class RequestContextMiddleware:
@@ -51,26 +36,31 @@ class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, api_version: str) -> None:
         self.app = app
         self.api_version = api_version.encode()
+        # Added where the handler did not set them; the first three are per request.
+        self._fixed = ((b"api-version", self.api_version), *SECURITY_HEADERS)
+        self._names = frozenset({_TRANSACTION, b"traceparent"} | {name for name, _ in self._fixed})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        trace = child_of(_header(scope, b"traceparent"))
-        txn = transaction_id(_header(scope, TRANSACTION_HEADER.encode()))
+        incoming_trace = incoming_txn = None
+        for key, value in scope["headers"]:  # the first of each, as sent
+            if key == b"traceparent":
+                if incoming_trace is None:
+                    incoming_trace = value.decode("latin-1")
+            elif key == _TRANSACTION and incoming_txn is None:
+                incoming_txn = value.decode("latin-1")
+        trace = child_of(incoming_trace)
+        txn = transaction_id(incoming_txn)
         state = scope.setdefault("state", {})
         state["trace"] = trace
         state["transaction_id"] = txn
         tokens = (transaction_id_var.set(txn), trace_id_var.set(trace.trace_id), client_id_var.set(None))
         status = 500
-        extra_headers = (
-            (b"api-version", self.api_version),
-            (TRANSACTION_HEADER.encode(), txn.encode()),
-            (b"traceparent", trace.traceparent.encode()),
-            *SECURITY_HEADERS,
-        )
-
+        per_request = ((_TRANSACTION, txn.encode()), (b"traceparent", trace.traceparent.encode()))
+        fixed, names = self._fixed, self._names
         started_response = False
 
         async def send_wrapper(message: Message) -> None:
@@ -78,8 +68,13 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 started_response = True
                 status = message["status"]
-                headers = list(message.get("headers", []))
-                _set_default(headers, extra_headers)
+                headers = list(message.get("headers", ()))
+                present = {key.lower() for key, _ in headers}
+                if present.isdisjoint(names):
+                    headers += per_request
+                    headers += fixed
+                else:
+                    headers += [(k, v) for k, v in (*per_request, *fixed) if k not in present]
                 message["headers"] = headers
             await send(message)
 
@@ -96,16 +91,14 @@ class RequestContextMiddleware:
                 (b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]})
             await send_wrapper({"type": "http.response.body", "body": body.encode()})
         finally:
-            client_id = state.get("client_id")
-            access_logger.info(
-                "request",
-                extra={
+            write_access_line(
+                {
                     "method": scope["method"],
                     "path": scope["path"],
                     "status": status,
                     "durationMs": round((time.perf_counter() - started) * 1000, 2),
-                    "clientId": client_id,
-                },
+                    "clientId": state.get("client_id"),
+                }
             )
             transaction_id_var.reset(tokens[0])
             trace_id_var.reset(tokens[1])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import uuid
@@ -33,7 +34,8 @@ def child_of(traceparent: str | None) -> TraceContext:
         match = _TRACEPARENT.match(traceparent.strip().lower())
         if match and match.group(1) != "0" * 32 and match.group(2) != "0" * 16:
             return TraceContext(match.group(1), new_span_id(), match.group(3))
-    return TraceContext(secrets.token_hex(16), new_span_id())
+    ids = os.urandom(24).hex()  # one system call for the trace id (16 bytes) and the span id (8)
+    return TraceContext(ids[:32], ids[32:])
 
 
 def transaction_id(incoming: str | None) -> str:

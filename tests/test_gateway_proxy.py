@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
 import os
 import time
 from contextlib import ExitStack
 
+import httpx
 import pytest
 
 from tests.conftest import IN_CI, assert_problem
+from tests.support.servers import echo_app, serve
 from tests.support.stack import start_lab_gateway
+from tests.test_conventions import assert_standard_headers
+from tests.test_plumbing import Collect
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +134,60 @@ async def test_upstream_answering_garbage_is_502(stack, http, lab):
     token = await token_for(stack, http, lab)
     response = await http.get(lab + "/housing/v1/anything", headers={"Authorization": f"Bearer {token}"})
     assert_problem(response, 502, "gateway-bad-upstream-response")
+
+
+async def test_every_proxied_answer_carries_the_standard_headers_and_an_access_line(stack, http, lab):
+    """Proxied calls skip FastAPI (GatewayApp): each outcome still gets the headers and its log line."""
+    token = await token_for(stack, http, lab, scopes=("registry:read",))
+    auth = {"Authorization": f"Bearer {token}"}
+    cases = [
+        ("GET", "/registry/v1/echo", auth, 200),
+        ("GET", "/registry/v1/echo", {}, 401),
+        ("POST", "/registry/v1/registrations", auth, 403),
+        ("GET", "/registry/v2/nothing", auth, 404),
+        ("GET", "/registry/v1/%2e%2e/admin", auth, 400),
+        ("GET", "/certification/v1/schemes", auth, 503),
+        ("GET", "/housing/v1/regions", auth, 502),
+    ]
+    collect = Collect()
+    logging.getLogger("lmx.access").addHandler(collect)
+    try:
+        for method, path, headers, status in cases:
+            response = await http.request(method, lab + path, headers=headers)
+            assert response.status_code == status, (path, response.text)
+            assert_standard_headers(response)
+        other = await token_for(stack, http, lab, scopes=("registry:read",))
+        for _ in range(5):
+            await http.get(lab + "/registry/v1/echo", headers={"Authorization": f"Bearer {other}"})
+        limited = await http.get(lab + "/registry/v1/echo", headers={"Authorization": f"Bearer {other}"})
+        assert limited.status_code == 429 and limited.headers["retry-after"]
+        assert_standard_headers(limited)
+        for _ in range(100):  # the line is written just after the response is sent
+            if any('"status":429' in line for line in collect.lines):
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        logging.getLogger("lmx.access").removeHandler(collect)
+    lines = [json.loads(line) for line in collect.lines]
+    forwarded = [line for line in lines if line.get("path") == "/registry/v1/echo" and line["status"] == 200]
+    assert forwarded and forwarded[0]["clientId"] and forwarded[0]["transactionId"] and forwarded[0]["traceId"]
+    assert {line["status"] for line in lines} >= {200, 400, 401, 403, 404, 429, 502, 503}
+
+
+async def test_cookies_an_upstream_sets_are_never_sent_for_another_call(stack, http, backend):
+    """The gateway's one upstream session must not keep a cookie jar: it would replay one caller's cookie for all."""
+    with ExitStack() as exits:
+        echo = exits.enter_context(serve(echo_app()))
+        # A host name, not an address: aiohttp's default jar refuses cookies only for IP addresses.
+        url, _ = start_lab_gateway(exits, backend.urls, registry_url=echo.replace("127.0.0.1", "localhost"))
+        first = await token_for(stack, http, url)
+        answer = await http.get(url + "/registry/v1/set-cookie", headers={"Authorization": f"Bearer {first}"})
+        assert answer.status_code == 200 and "upstream-session" in answer.headers["set-cookie"]  # passed on
+        second = await token_for(stack, http, url)
+        async with httpx.AsyncClient() as other_caller:  # a caller that never saw the cookie
+            seen = await other_caller.get(url + "/registry/v1/echo", headers={"Authorization": f"Bearer {second}"})
+        assert seen.status_code == 200
+        assert "cookie" not in seen.json()["headers"]
 
 
 async def test_body_over_the_limit_is_413(stack, http, lab):

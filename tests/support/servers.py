@@ -80,6 +80,7 @@ def echo_app() -> Any:
                 "bodyLength": len(body),
             }
         ).encode()
+        cookie = [(b"set-cookie", b"upstream-session=s3cret; Path=/")] if scope["path"].endswith("/set-cookie") else []
         await send(
             {
                 "type": "http.response.start",
@@ -88,6 +89,7 @@ def echo_app() -> Any:
                     (b"content-type", b"application/json"),
                     (b"x-upstream", b"echo"),
                     (b"connection", b"keep-alive"),
+                    *cookie,
                 ],
             }
         )
