@@ -77,3 +77,26 @@ def drop_event_tables() -> None:
     op.drop_table("event_feed_state")
     op.drop_index("ix_outbox_events_unsequenced", table_name="outbox_events")
     op.drop_table("outbox_events")
+
+
+_PENDING = sa.text("position IS NULL")
+
+
+def index_pending_events() -> None:
+    """Replace the (position, occurred_at) index by a partial index of the unsequenced events in the
+    sequencer's own order: with a backlog of many thousand events (a bulk import), the old index made
+    every sequencer run sort the whole backlog to take its first 500 — quadratic over the backlog
+    (1,000,000 registrations took 31 minutes to seed instead of a few)."""
+    op.drop_index("ix_outbox_events_unsequenced", table_name="outbox_events")
+    op.create_index(
+        "ix_outbox_events_pending",
+        "outbox_events",
+        ["occurred_at", "id"],
+        postgresql_where=_PENDING,
+        sqlite_where=_PENDING,
+    )
+
+
+def unindex_pending_events() -> None:
+    op.drop_index("ix_outbox_events_pending", table_name="outbox_events")
+    op.create_index("ix_outbox_events_unsequenced", "outbox_events", ["position", "occurred_at"])

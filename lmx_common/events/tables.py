@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -53,6 +53,14 @@ class OutboxColumns:
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)
     sequenced_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple[Any, ...]:
+        # The sequencer takes the oldest pending events: a partial index in exactly that order.
+        pending = text("position IS NULL")
+        return (
+            Index("ix_outbox_events_pending", "occurred_at", "id", postgresql_where=pending, sqlite_where=pending),
+        )
 
 
 class FeedStateColumns:
