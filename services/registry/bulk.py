@@ -7,6 +7,7 @@ import io
 import json
 import uuid
 from datetime import UTC, date, datetime
+from operator import itemgetter
 from typing import Any, NamedTuple, cast
 
 from pydantic import ValidationError
@@ -45,6 +46,10 @@ CSV_COLUMNS: dict[str, tuple[str, ...]] = {
     "arrivalDate": ("arrivalDate",),
     "expectedEndDate": ("expectedEndDate",),
 }
+
+
+_WORK = service.REGISTRATION_COLUMNS.index("work_municipality_code")
+_RESIDENCE = service.REGISTRATION_COLUMNS.index("residence_municipality_code")
 
 
 def _nest(row: dict[str, str]) -> dict[str, Any]:
@@ -161,6 +166,10 @@ async def import_lines(
         rows.append(service.registration_values(registration_id, pseudonym, encrypted, plain, principal, now))
         created.append(Created(registration_id, plain["work_municipality_code"], plain["residence_municipality_code"]))
         result["id"] = registration_id
+    # In (work, residence) order: below the COPY threshold the rows go in one statement each, and the
+    # active-counts trigger (ADR 0017) then locks each pair's counter row in turn; one order for every
+    # writer means two imports cannot deadlock on them.
+    rows.sort(key=itemgetter(_WORK, _RESIDENCE))
     try:
         await insert_rows(session, cast(Table, Registration.__table__), service.REGISTRATION_COLUMNS, rows)
     except IntegrityError as exc:  # another request registered one of these BSNs meanwhile

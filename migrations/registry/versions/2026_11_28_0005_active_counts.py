@@ -25,8 +25,8 @@ depends_on: str | Sequence[str] | None = None
 
 W, R = "work_municipality_code", "residence_municipality_code"
 
-# Rows are upserted in key order, so two transactions touching the same pairs lock them in the same
-# order (no deadlock between concurrent bulk imports).
+# Rows are upserted in key order, so two statements touching the same pairs lock them in the same
+# order; the bulk path also inserts its rows in key order (no deadlock between concurrent imports).
 PG_UPSERT = f"""
     INSERT INTO registration_active_counts AS c ({W}, {R}, active)
     SELECT {W}, {R}, sum(delta) FROM ({{deltas}}) AS d
@@ -70,6 +70,9 @@ def upgrade() -> None:
         sa.Column("active", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint(W, R, name=op.f("pk_registration_active_counts")),
     )
+    if op.get_bind().dialect.name == "postgresql":
+        # No registration may be written between the first count and the triggers (until commit).
+        op.execute("LOCK TABLE registrations IN SHARE ROW EXCLUSIVE MODE")
     op.execute(
         f"INSERT INTO registration_active_counts ({W}, {R}, active) "
         f"SELECT {W}, {R}, count(*) FROM registrations WHERE status = 'active' GROUP BY {W}, {R}"
@@ -85,6 +88,15 @@ def upgrade() -> None:
                 f"{PG_REFERENCING[event]} FOR EACH STATEMENT "
                 f"EXECUTE FUNCTION registration_active_counts_{event}()"
             )
+        # TRUNCATE fires no row or statement trigger of the three above: it empties the counts too.
+        op.execute(
+            "CREATE FUNCTION registration_active_counts_truncate() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+            "BEGIN DELETE FROM registration_active_counts; RETURN NULL; END $$"
+        )
+        op.execute(
+            "CREATE TRIGGER registration_active_counts_truncate AFTER TRUNCATE ON registrations "
+            "FOR EACH STATEMENT EXECUTE FUNCTION registration_active_counts_truncate()"
+        )
     else:
         for event, body in SQLITE_TRIGGERS.items():
             op.execute(
@@ -95,7 +107,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     postgres = op.get_bind().dialect.name == "postgresql"
-    for event in PG_DELTAS:
+    for event in [*PG_DELTAS, "truncate"]:
         op.execute(f"DROP TRIGGER IF EXISTS registration_active_counts_{event}" + (" ON registrations" if postgres else ""))
         if postgres:
             op.execute(f"DROP FUNCTION IF EXISTS registration_active_counts_{event}()")
