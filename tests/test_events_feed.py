@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 from cloudevents.core.formats.json import JSONFormat
+from sqlalchemy import select
 
 from lmx_common.db import Database
 from lmx_common.events import publish
@@ -175,3 +176,28 @@ async def test_concurrent_writers_never_make_the_feed_skip_or_repeat(stack, http
         await database.dispose()
     assert len(seen) == len(set(seen)), "an event was delivered twice"
     assert set(seen) == set(committed) and len(committed) == 64, "an event was skipped"
+
+
+async def test_one_round_of_the_worker_sequences_a_bulk_import_backlog(backend):
+    """A bulk import publishes thousands of events at once: one round sequences them all, not one batch
+    of 500 per poll interval (which fell hours behind a 10,000/s import)."""
+    import httpx
+
+    from lmx_common.events import publish_many
+    from lmx_common.events.delivery import DeliveryWorker, EventSettings
+
+    database = Database(backend.urls["certification"])
+    marker = uuid.uuid4().hex
+    try:
+        async with database.sessionmaker() as session, session.begin():
+            backlog = [(f"reports/{marker}", {"n": n}) for n in range(3000)]
+            ids = await publish_many(session, EVENTS, type="report.status-changed", events=backlog)
+        async with httpx.AsyncClient() as client:
+            await DeliveryWorker(database, EVENTS, EventSettings(), client).run_once()
+        async with database.sessionmaker() as session:
+            outbox = EVENTS.outbox
+            positions = (await session.execute(select(outbox.position).where(outbox.id.in_(ids)))).scalars().all()
+    finally:
+        await database.dispose()
+    assert len(positions) == 3000 and None not in positions
+    assert len(set(positions)) == 3000

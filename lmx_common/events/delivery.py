@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from standardwebhooks import Webhook
 
 from lmx_common.db import Database
-from lmx_common.events.feed import sequence_pending
+from lmx_common.events.feed import SEQUENCE_BATCH, sequence_pending
 from lmx_common.events.outbox import cloud_event_json
 from lmx_common.events.subscriptions import DEAD_LETTERED, DELIVERED, PENDING
 from lmx_common.events.tables import EventModels
@@ -71,6 +71,9 @@ def sign(secret: str, event_id: str, body: bytes, at: datetime) -> dict[str, str
     }
 
 
+DRAIN_BATCHES = 20  # of SEQUENCE_BATCH events, per round of the worker
+
+
 class DeliveryWorker:
     """Polls: sequence new events, claim due deliveries, send them, record the outcome."""
 
@@ -102,7 +105,12 @@ class DeliveryWorker:
 
     async def run_once(self) -> int:
         """One round; returns how many deliveries were attempted."""
-        await sequence_pending(self.database, self.models)
+        # A bulk import publishes thousands of events at once: drain up to DRAIN_BATCHES batches per
+        # round, and go round again at once while a backlog remains (one batch per poll interval
+        # fell behind a 10,000/s import by hours).
+        sequenced = await sequence_pending(self.database, self.models, max_batches=DRAIN_BATCHES)
+        if sequenced >= DRAIN_BATCHES * SEQUENCE_BATCH:
+            self._wake.set()
         jobs = await self._claim()
         if not jobs:
             return 0

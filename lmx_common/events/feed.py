@@ -36,15 +36,25 @@ def decode_position(cursor: str | None, name: str = "after") -> int:
     return value
 
 
-async def sequence_pending(database: Database, models: EventModels) -> int:
-    """Sequence committed events now, in a short transaction of its own (cheap when none wait)."""
+SEQUENCE_BATCH = 500
+
+
+async def sequence_pending(database: Database, models: EventModels, max_batches: int = 1) -> int:
+    """Sequence committed events now, up to `max_batches` batches of SEQUENCE_BATCH, each in a short
+    transaction of its own (cheap when none wait). Returns how many were sequenced."""
     async with database.sessionmaker() as session:
         waiting = (await session.execute(select(exists().where(models.outbox.position.is_(None))))).scalar_one()
         await session.rollback()
         if not waiting:
             return 0
-        async with session.begin():
-            return await sequence(session, models)
+        total = 0
+        for _ in range(max_batches):
+            async with session.begin():
+                done = await sequence(session, models, SEQUENCE_BATCH)
+            total += done
+            if done < SEQUENCE_BATCH:
+                break
+        return total
 
 
 def feed_router(models: EventModels) -> APIRouter:
