@@ -9,6 +9,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from services.registry import statistics_router
 from services.registry.statistics_router import WorkResidenceStatistics
 from tests.support.db import rows
 from tests.support.registrations import make_registration
@@ -166,7 +167,9 @@ async def test_outsiders_see_small_counts_suppressed_and_the_municipality_its_ow
     assert goes["GM0664"]["departures"] == {"count": 1, "suppressed": False}
 
 
-async def test_work_residence_cross_table(stack, http, prepared):
+async def test_work_residence_cross_table(stack, http, prepared, monkeypatch):
+    # The document is streamed in slices of cells; small slices here, so the joins are exercised.
+    monkeypatch.setattr(statistics_router, "CELLS_PER_SLICE", 2)
     data = await zeeland(stack, http, prepared)
     active = Counter(
         (r["work_municipality_code"], r["residence_municipality_code"]) for r in data if r["status"] == "active"

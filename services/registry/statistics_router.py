@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 from pydantic_core import to_json
@@ -21,6 +23,7 @@ from services.registry.suppression import grid_lines, grid_values, suppress, sup
 from services.registry.visibility import EXACT_STATISTICS_SCOPE, PERSON_LEVEL_SCOPE
 
 router = APIRouter(prefix="/v1/statistics", tags=["statistics"])
+CELLS_PER_SLICE = 5000  # of the work-residence document, streamed
 Statistician = Annotated[Principal, Depends(require_scopes("registry:statistics"))]
 ProvinceCode = Annotated[str | None, Query(alias="provinceCode", pattern=r"^PV\d{2}$")]
 MunicipalityCode = Annotated[str | None, Query(alias="municipalityCode", pattern=r"^GM\d{4}$")]
@@ -259,7 +262,7 @@ async def work_residence_statistics(
     principal: Statistician,
     province_code: ProvinceCode = None,
     work_municipality_code: Annotated[str | None, Query(alias="workMunicipalityCode", pattern=r"^GM\d{4}$")] = None,
-) -> Response:
+) -> StreamingResponse:
     # Read from the per-pair counts the database keeps (ADR 0017): one row per work municipality with
     # its residence counts as one string ("GM0758:12,GM0777:3"), since fetching ~100,000 rows one
     # by one costs several times more than the whole rest of the request.
@@ -286,16 +289,12 @@ async def work_residence_statistics(
             cells.append((work, residence, int(count)))
     viewer, exact = _viewer(principal), _exact_for_everything(principal)
     grid = suppress_grid(cells, settings.suppression_threshold, viewer, exact)
-    # A national table has ~100,000 cells: written straight as JSON text (the model above describes
-    # the same document; tests validate against it), not through an object per cell. Codes are
-    # JSON-encoded once each.
+    # A national table has ~100,000 cells (~11 MB): written straight as JSON text (the model above
+    # describes the same document; tests validate against it), not through an object per cell, and
+    # streamed in slices so that no more than a slice of the text is held at once. Codes are
+    # JSON-encoded once each. Everything that can fail is done before the first byte is sent.
     total, total_hidden = grid.total
     quoted = {code: to_json(code).decode() for code, _, _ in grid.rows + grid.cols}
-    cells_json = ",".join(
-        f'{{"workMunicipalityCode":{quoted[w]},"residenceMunicipalityCode":{quoted[r]},'
-        + ('"count":null,"suppressed":true}' if h else f'"count":{n},"suppressed":false}}')
-        for (w, r, n), h in zip(grid.cells, grid.hidden, strict=True)
-    )
     document = {
         "threshold": settings.suppression_threshold,
         "asOf": datetime.now(UTC),
@@ -306,8 +305,24 @@ async def work_residence_statistics(
         ],
         "total": {"count": None if total_hidden else total, "suppressed": total_hidden},
     }
-    body = to_json(document).replace(b'"cells":[]', b'"cells":[' + cells_json.encode() + b"]", 1)
-    return Response(body, media_type="application/json")
+    head, tail = to_json(document).split(b'"cells":[]', 1)
+
+    async def body() -> AsyncIterator[bytes]:
+        yield head + b'"cells":['
+        for start in range(0, len(grid.cells), CELLS_PER_SLICE):
+            part = ",".join(
+                f'{{"workMunicipalityCode":{quoted[w]},"residenceMunicipalityCode":{quoted[r]},'
+                + ('"count":null,"suppressed":true}' if h else f'"count":{n},"suppressed":false}}')
+                for (w, r, n), h in zip(
+                    grid.cells[start : start + CELLS_PER_SLICE],
+                    grid.hidden[start : start + CELLS_PER_SLICE],
+                    strict=True,
+                )
+            )
+            yield (("," if start else "") + part).encode()
+        yield b"]" + tail
+
+    return StreamingResponse(body(), media_type="application/json")
 
 
 @router.get(
