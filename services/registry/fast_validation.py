@@ -13,6 +13,7 @@ model, never more lenient, and must give the same values the model gives; the te
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
@@ -118,12 +119,8 @@ class Checker:
         ):
             return None
         house_number = residence.get("houseNumber")
-        if house_number is not None and not (type(house_number) is str and _HOUSE_NUMBER(house_number)):
-            return None
         housing_location_id = residence.get("housingLocationId")
-        if housing_location_id is not None and not (
-            type(housing_location_id) is str and _LOCATION_ID(housing_location_id)
-        ):
+        if not (_absent_or(house_number, _HOUSE_NUMBER) and _absent_or(housing_location_id, _LOCATION_ID)):
             return None
 
         # Work.
@@ -134,12 +131,8 @@ class Checker:
         if type(employer) is not str or not _DIGITS_8(employer):
             return None
         agency = work.get("agencyKvkNumber")
-        if agency is not None and not (type(agency) is str and _DIGITS_8(agency)):
-            return None
         economic_location_id = work.get("economicLocationId")
-        if economic_location_id is not None and not (
-            type(economic_location_id) is str and _LOCATION_ID(economic_location_id)
-        ):
+        if not (_absent_or(agency, _DIGITS_8) and _absent_or(economic_location_id, _LOCATION_ID)):
             return None
         start_date = None
         if work.get("startDate") is not None:
@@ -203,6 +196,11 @@ def _bsn_ok(value: str) -> bool:
         - digits[8]
     )
     return total % 11 == 0 and value != "000000000"
+
+
+def _absent_or(value: Any, check: Callable[[str], object]) -> bool:
+    """An optional text field: absent (None), or a string the check accepts."""
+    return value is None or (type(value) is str and bool(check(value)))
 
 
 def _name_ok(value: Any) -> bool:
