@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic_settings import SettingsConfigDict
 
 from lmx_common.settings import CommonSettings
@@ -29,6 +31,9 @@ class GatewaySettings(CommonSettings):
     connect_timeout: float = 2.0
     read_timeout: float = 30.0
     upstream_pool_size: int = 100
+
+    # The route and scope table; default the one generated from the services (gateway/route_table.json).
+    route_table_file: Path | None = None
 
     max_body_bytes: int = 32 * 1024 * 1024
     # Per client; `limits` notation, e.g. "600/minute" or "50/second".

@@ -96,6 +96,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             connect_timeout=settings.connect_timeout,
             read_timeout=settings.read_timeout,
             max_authorization_bytes=settings.max_authorization_header_bytes,
+            routes=routes.RouteTable.load(settings.route_table_file)
+            if settings.route_table_file
+            else routes.default_table(),
         )
         checks = app.state.readiness_checks
         checks["database"] = database.ping
@@ -118,6 +121,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         openapi_path="/openapi.json",
         routers=[oauth.router, docs.router],
         app_class=GatewayApp,
+        token_url=settings.token_endpoint,
     )
     assert isinstance(app, GatewayApp)
     app.proxied = RequestContextMiddleware(ProxyMiddleware(app.router), api_version=VERSION)

@@ -80,6 +80,7 @@ class ProxyState:
     connect_timeout: float
     read_timeout: float
     max_authorization_bytes: int
+    routes: routes.RouteTable
     timeout: aiohttp.ClientTimeout = field(init=False)
 
     def __post_init__(self) -> None:
@@ -128,7 +129,7 @@ class ProxyMiddleware:
     async def _proxy(self, scope: Scope, receive: Receive, send: Send, service: str, upstream_path: str) -> None:
         state: ProxyState = scope["app"].state.proxy
         method: str = scope["method"]
-        rule = routes.match(service, upstream_path, method)
+        rule = state.routes.match(service, upstream_path, method)
         if rule is None:
             raise ProblemError(404, "No resource at this path.", slug="not-found")
 

@@ -1,20 +1,31 @@
-"""Which scopes each proxied route and method needs. First match wins; no match is a 404."""
+"""Which scopes each proxied route and method needs.
+
+The table is generated from the services' published OpenAPI documents (``lmx routes generate``
+writes ``route_table.json`` beside this module; ADR 0019): the gateway imports no service, and a
+test fails when the file and the services' declarations differ. A path that matches no route of
+its service is a 404; a known path with another method is a 404 as well (as before).
+"""
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-READ = frozenset({"GET", "HEAD"})
-WRITE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-ANY = READ | WRITE | {"OPTIONS"}
-PUBLIC: tuple[str, ...] = ()
+PUBLIC = "public"
+ANY_TOKEN = "any token"  # noqa: S105 - a kind of access, not a secret
 AUTHENTICATED: tuple[str, ...] = ("*",)  # any valid token
+SERVICES = ("registry", "certification", "housing")
+TABLE_FILE = Path(__file__).resolve().parent / "route_table.json"
 
 
 @dataclass(frozen=True)
 class RouteRule:
     service: str
+    path: str  # the OpenAPI path template
     pattern: re.Pattern[str]
     methods: frozenset[str]
     any_of_scopes: tuple[str, ...]  # () = public; ("*",) = any valid token
@@ -24,49 +35,52 @@ class RouteRule:
         return not self.any_of_scopes
 
 
-def _rule(service: str, path: str, methods: frozenset[str], *scopes: str) -> RouteRule:
-    return RouteRule(service, re.compile("^" + path + "$"), methods, tuple(scopes))
+def _pattern(template: str) -> re.Pattern[str]:
+    parts = re.split(r"(\{[^}]+\})", template)
+    return re.compile("^" + "".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts) + "$")
 
 
-RULES: tuple[RouteRule, ...] = (
-    # Published without authentication (NL GOV API Design Rules).
-    _rule("registry", r"/v1/openapi\.json", READ),
-    _rule("certification", r"/v1/openapi\.json", READ),
-    _rule("housing", r"/v1/openapi\.json", READ),
-    # Event feeds and webhook subscriptions, per service.
-    _rule("registry", r"/v1/(events|subscriptions)(/.*)?", ANY, "events:read"),
-    _rule("certification", r"/v1/(events|subscriptions)(/.*)?", ANY, "events:read"),
-    _rule("housing", r"/v1/(events|subscriptions)(/.*)?", ANY, "events:read"),
-    # Registry.
-    _rule("registry", r"/v1/municipalities(/.*)?", READ, *AUTHENTICATED),
-    _rule("registry", r"/v1/statistics(/.*)?", READ, "registry:statistics"),
-    _rule("registry", r"/v1/processing-log(/.*)?", READ, "audit:read", "registry:read"),
-    _rule("registry", r"/v1/registrations/search", frozenset({"POST"}), "registry:read"),
-    _rule("registry", r"/v1/.*", READ, "registry:read"),
-    _rule("registry", r"/v1/.*", WRITE, "registry:write"),
-    # Certification.
-    _rule("certification", r"/v1/schemes(/.*)?", READ, *AUTHENTICATED),
-    _rule("certification", r"/v1/reports(/.*)?", READ, "reports:read", "reports:write"),
-    _rule("certification", r"/v1/reports(/.*)?", WRITE, "reports:write"),
-    _rule("certification", r"/v1/organisations/[^/]+/report-summary", READ, "certification:read", "reports:read"),
-    _rule("certification", r"/v1/.*", READ, "certification:read"),
-    _rule("certification", r"/v1/.*", WRITE, "certification:write"),
-    # Housing.
-    _rule("housing", r"/v1/regions(/.*)?", READ, *AUTHENTICATED),
-    _rule("housing", r"/v1/fair-share(/.*)?", READ, "fair-share:read"),
-    _rule("housing", r"/v1/.*", READ, "housing:read"),
-    _rule("housing", r"/v1/.*", WRITE, "housing:write"),
-)
-
-SERVICES = ("registry", "certification", "housing")
-# The rules of each service, in RULES order: a proxied call tries only its own service's rules.
-_BY_SERVICE: dict[str, tuple[RouteRule, ...]] = {
-    service: tuple(rule for rule in RULES if rule.service == service) for service in SERVICES
-}
+def _scopes(access: str | list[str]) -> tuple[str, ...]:
+    if access == PUBLIC:
+        return ()
+    if access == ANY_TOKEN:
+        return AUTHENTICATED
+    return tuple(access)
 
 
-def match(service: str, path: str, method: str) -> RouteRule | None:
-    for rule in _BY_SERVICE.get(service, ()):
-        if method in rule.methods and rule.pattern.match(path):
-            return rule
-    return None
+class RouteTable:
+    """The rules of each service, in table order (literal paths before templated ones)."""
+
+    def __init__(self, services: dict[str, list[dict[str, Any]]]) -> None:
+        self.by_service: dict[str, tuple[RouteRule, ...]] = {}
+        for service, rules in services.items():
+            compiled = []
+            for rule in rules:
+                by_access: dict[tuple[str, ...], set[str]] = {}
+                for method, access in rule["methods"].items():
+                    by_access.setdefault(_scopes(access), set()).add(method)
+                pattern = _pattern(rule["path"])
+                compiled += [
+                    RouteRule(service, rule["path"], pattern, frozenset(methods), scopes)
+                    for scopes, methods in by_access.items()
+                ]
+            self.by_service[service] = tuple(compiled)
+
+    @classmethod
+    def load(cls, path: Path = TABLE_FILE) -> RouteTable:
+        return cls(json.loads(path.read_text())["services"])
+
+    def match(self, service: str, path: str, method: str) -> RouteRule | None:
+        for rule in self.by_service.get(service, ()):
+            if method in rule.methods and rule.pattern.match(path):
+                return rule
+        return None
+
+    @property
+    def rules(self) -> tuple[RouteRule, ...]:
+        return tuple(rule for rules in self.by_service.values() for rule in rules)
+
+
+@functools.cache
+def default_table() -> RouteTable:
+    return RouteTable.load()

@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 from gateway.clients import NewClient
+from lmx_common.scopes import Scope
 
 
 def _oin(n: int) -> str:
     return f"00000099{n:012d}"  # test OINs start with 00000099
 
+
+MUNICIPALITY_SCOPES = (
+    Scope.REGISTRY_READ,
+    Scope.REGISTRY_WRITE,
+    Scope.REGISTRY_STATISTICS,
+    Scope.HOUSING_READ,
+    Scope.HOUSING_WRITE,
+    Scope.FAIR_SHARE_READ,
+    Scope.REPORTS_READ,
+    Scope.REPORTS_WRITE,
+    Scope.CERTIFICATION_READ,
+    Scope.EVENTS_READ,
+)
 
 DEMO_CLIENTS: tuple[NewClient, ...] = (
     NewClient(
@@ -15,18 +29,7 @@ DEMO_CLIENTS: tuple[NewClient, ...] = (
         "Gemeente Halderberge",
         _oin(1655),
         "municipality",
-        (
-            "registry:read",
-            "registry:write",
-            "registry:statistics",
-            "housing:read",
-            "housing:write",
-            "fair-share:read",
-            "reports:read",
-            "reports:write",
-            "certification:read",
-            "events:read",
-        ),
+        MUNICIPALITY_SCOPES,
         municipality_code="GM1655",
     ),
     NewClient(
@@ -34,18 +37,7 @@ DEMO_CLIENTS: tuple[NewClient, ...] = (
         "Gemeente Breda",
         _oin(758),
         "municipality",
-        (
-            "registry:read",
-            "registry:write",
-            "registry:statistics",
-            "housing:read",
-            "housing:write",
-            "fair-share:read",
-            "reports:read",
-            "reports:write",
-            "certification:read",
-            "events:read",
-        ),
+        MUNICIPALITY_SCOPES,
         municipality_code="GM0758",
     ),
     NewClient(
@@ -53,7 +45,7 @@ DEMO_CLIENTS: tuple[NewClient, ...] = (
         "Migration Information Point West-Brabant (Breda)",
         _oin(900758),
         "information-point",
-        ("registry:read", "registry:write", "reports:write"),
+        (Scope.REGISTRY_READ, Scope.REGISTRY_WRITE, Scope.REPORTS_WRITE),
         municipality_code="GM0758",
     ),
     NewClient(
@@ -61,7 +53,7 @@ DEMO_CLIENTS: tuple[NewClient, ...] = (
         "Provincie Noord-Brabant",
         _oin(3000),
         "province",
-        ("registry:statistics", "fair-share:read", "housing:read", "certification:read"),
+        (Scope.REGISTRY_STATISTICS, Scope.FAIR_SHARE_READ, Scope.HOUSING_READ, Scope.CERTIFICATION_READ),
         province_code="PV30",
     ),
     NewClient(
@@ -69,27 +61,39 @@ DEMO_CLIENTS: tuple[NewClient, ...] = (
         "Ministry of the Interior (national)",
         _oin(1),
         "national",
-        ("registry:statistics", "fair-share:read", "housing:read", "certification:read", "events:read"),
+        (
+            Scope.REGISTRY_STATISTICS,
+            Scope.FAIR_SHARE_READ,
+            Scope.HOUSING_READ,
+            Scope.CERTIFICATION_READ,
+            Scope.EVENTS_READ,
+        ),
     ),
     NewClient(
         "inspectorate",
         "Labour Inspectorate (Nederlandse Arbeidsinspectie)",
         _oin(2),
         "inspectorate",
-        ("reports:read", "reports:write", "certification:read", "registry:statistics", "events:read"),
+        (
+            Scope.REPORTS_READ,
+            Scope.REPORTS_WRITE,
+            Scope.CERTIFICATION_READ,
+            Scope.REGISTRY_STATISTICS,
+            Scope.EVENTS_READ,
+        ),
     ),
     NewClient(
         "nau-certifier",
         "NAU — WTTA admissions",
         _oin(3),
         "certifier",
-        ("certification:read", "certification:write", "reports:read", "events:read"),
+        (Scope.CERTIFICATION_READ, Scope.CERTIFICATION_WRITE, Scope.REPORTS_READ, Scope.EVENTS_READ),
     ),
     NewClient(
         "housing-service",
         "Housing service (machine client)",
         _oin(4),
         "service",
-        ("registry:statistics", "registry:statistics-exact", "certification:read", "events:read"),
+        (Scope.REGISTRY_STATISTICS, Scope.REGISTRY_STATISTICS_EXACT, Scope.CERTIFICATION_READ, Scope.EVENTS_READ),
     ),
 )

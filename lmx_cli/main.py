@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.config import GatewaySettings
 from lmx_cli import registry as registry_cli
+from lmx_cli import routes as routes_cli
 from lmx_common.db import Database
 from lmx_common.migrations import DATABASES, upgrade
 
@@ -28,6 +29,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(clients_app, name="clients")
 app.add_typer(reference_app, name="reference")
 app.add_typer(registry_cli.app, name="registry")
+app.add_typer(routes_cli.app, name="routes")
 console = Console()
 T = TypeVar("T")
 

@@ -18,6 +18,7 @@ from lmx_common.db import Database
 from lmx_common.logging import configure_logging
 from lmx_common.middleware import RequestContextMiddleware
 from lmx_common.problems import PROBLEM_MEDIA_TYPE, ProblemError, install_problem_handlers
+from lmx_common.routes import apply_security
 from lmx_common.settings import ServiceSettings
 
 logger = logging.getLogger("lmx.app")
@@ -70,14 +71,18 @@ class HealthStatus(BaseModel):
     checks: dict[str, str] = {}
 
 
-def _openapi_that_tells_the_truth(app: FastAPI) -> Callable[[], dict[str, Any]]:
-    """FastAPI documents 422 for validation; we answer 400 problem+json, 401 and 403 for secured routes."""
+def _openapi_that_tells_the_truth(app: FastAPI, token_url: str) -> Callable[[], dict[str, Any]]:
+    """FastAPI documents 422 for validation; we answer 400 problem+json, 401 and 403 for secured routes.
+
+    Each operation's security requirement comes from its route's scope declaration.
+    """
     original = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
         schema = original()
+        apply_security(app, schema, token_url)
         schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
         schemas = schema["components"]["schemas"]
         for name in ("HTTPValidationError", "ValidationError"):
@@ -112,6 +117,7 @@ def build_app(
     servers: list[dict[str, str]] | None = None,
     inner_middleware: Sequence[Any] = (),
     app_class: type[FastAPI] = FastAPI,
+    token_url: str = "/oauth/token",  # noqa: S107 - a URL, not a secret
 ) -> FastAPI:
     """What every component shares: problem handlers, headers, public OpenAPI, liveness and readiness."""
     app = app_class(
@@ -133,7 +139,7 @@ def build_app(
     app.add_middleware(RequestContextMiddleware, api_version=version)
     for router in routers:
         app.include_router(router)
-    app.openapi = _openapi_that_tells_the_truth(app)  # type: ignore[method-assign]
+    app.openapi = _openapi_that_tells_the_truth(app, token_url)  # type: ignore[method-assign]
 
     @app.get(openapi_path, include_in_schema=False)
     async def openapi_document() -> JSONResponse:
@@ -230,6 +236,7 @@ def create_service_app(
         lifespan=lifespan,
         openapi_path="/v1/openapi.json",
         routers=routers,
+        token_url=settings.token_issuer.rstrip("/") + "/oauth/token",
         servers=[
             {"url": f"/{component}", "description": "Through the gateway"},
             {"url": "/", "description": "Directly"},

@@ -6,16 +6,15 @@ import asyncio
 import enum
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Protocol
 
 import httpx
 import jwt
 from fastapi import Depends, Request
-from fastapi.security import HTTPBearer
 
 from lmx_common.problems import ProblemError
+from lmx_common.scopes import Scope
 
 ALLOWED_ALGORITHMS = ["RS256"]
 ACCESS_TOKEN_TYP = {"at+jwt", "application/at+jwt"}
@@ -246,13 +245,8 @@ def bearer_token(request: Request, max_bytes: int) -> str:
     return token.strip()
 
 
-# Declared only so the OpenAPI shows the bearer scheme; verification is ours.
-_bearer_doc = HTTPBearer(
-    auto_error=False, bearerFormat="JWT", description="An access token from the gateway's /oauth/token endpoint."
-)
-
-
-async def current_principal(request: Request, _doc: Any = Depends(_bearer_doc)) -> Principal:
+async def current_principal(request: Request) -> Principal:
+    """The verified caller; a route that depends on this alone is open to any valid token."""
     verifier: TokenVerifier = request.app.state.token_verifier
     token = bearer_token(request, verifier.max_token_bytes)
     principal = await verifier.verify(token)
@@ -264,12 +258,27 @@ async def current_principal(request: Request, _doc: Any = Depends(_bearer_doc)) 
 CallerDep = Annotated[Principal, Depends(current_principal)]
 
 
-def require_scopes(*any_of: str) -> Callable[[Principal], Awaitable[Principal]]:
-    """A dependency that passes callers holding at least one of the scopes."""
+class RequiredScopes:
+    """A dependency that passes callers holding at least one of ``any_of``.
 
-    async def dependency(principal: CallerDep) -> Principal:
-        if not principal.has_any_scope(*any_of):
-            raise insufficient_scope(any_of)
+    It is also the declaration: ``lmx_common.routes`` finds it on each route to write the
+    operation's OpenAPI security requirement, from which the gateway's table is generated.
+    """
+
+    def __init__(self, any_of: tuple[Scope, ...]) -> None:
+        if not any_of:
+            raise ValueError("name at least one scope; for any valid token depend on CallerDep")
+        self.any_of = any_of
+
+    async def __call__(self, principal: CallerDep) -> Principal:
+        if not principal.has_any_scope(*self.any_of):
+            raise insufficient_scope(self.any_of)
         return principal
 
-    return dependency
+    def __repr__(self) -> str:
+        return f"RequiredScopes({', '.join(self.any_of)})"
+
+
+def require_scopes(*any_of: Scope) -> RequiredScopes:
+    """The scopes a route needs (any one of them is enough); declare it once, on the endpoint."""
+    return RequiredScopes(tuple(any_of))

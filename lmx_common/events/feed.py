@@ -16,10 +16,10 @@ from lmx_common.events.schemas import CloudEventRead, EventFeed
 from lmx_common.events.tables import EventModels
 from lmx_common.pagination import Link, PageLinks, decode_cursor, encode_cursor
 from lmx_common.problems import InvalidParam, invalid_input
+from lmx_common.scopes import Scope
 
-EVENTS_SCOPE = "events:read"
 SessionDep = Annotated[AsyncSession, Depends(request_session, scope="function")]
-EventReaderDep = Annotated[Principal, Depends(require_scopes(EVENTS_SCOPE))]
+EventReaderDep = Annotated[Principal, Depends(require_scopes(Scope.EVENTS_READ))]
 
 
 def encode_position(position: int) -> str:

@@ -8,6 +8,7 @@ from datetime import date
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lmx_common.auth import OrganisationType, Principal
+from lmx_common.scopes import Scope
 from services.certification import repository, service
 from services.certification.schemas import (
     CertificateCreate,
@@ -24,7 +25,7 @@ def _principal(client_id: str, oin_number: int, org_type: OrganisationType, **co
         client_id=client_id,
         organisation_oin=f"00000099{oin_number:012d}",
         organisation_type=org_type,
-        scopes=frozenset({"certification:write", "reports:read", "reports:write"}),
+        scopes=frozenset({Scope.CERTIFICATION_WRITE, Scope.REPORTS_READ, Scope.REPORTS_WRITE}),
         token_id="demo-data",  # noqa: S106 - an identifier, not a secret
         expires_at=0,
         **codes,

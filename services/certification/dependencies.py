@@ -7,13 +7,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lmx_common.auth import Principal, require_scopes
 from lmx_common.db import request_session
+from lmx_common.scopes import Scope
 
 SessionDep = Annotated[AsyncSession, Depends(request_session, scope="function")]
-ReaderDep = Annotated[Principal, Depends(require_scopes("certification:read", "certification:write"))]
-WriterDep = Annotated[Principal, Depends(require_scopes("certification:write"))]
-ReportReaderDep = Annotated[Principal, Depends(require_scopes("reports:read", "reports:write"))]
-ReportWriterDep = Annotated[Principal, Depends(require_scopes("reports:write"))]
-SummaryReaderDep = Annotated[Principal, Depends(require_scopes("certification:read", "reports:read"))]
+ReaderDep = Annotated[Principal, Depends(require_scopes(Scope.CERTIFICATION_READ))]
+WriterDep = Annotated[Principal, Depends(require_scopes(Scope.CERTIFICATION_WRITE))]
+ReportReaderDep = Annotated[Principal, Depends(require_scopes(Scope.REPORTS_READ, Scope.REPORTS_WRITE))]
+ReportWriterDep = Annotated[Principal, Depends(require_scopes(Scope.REPORTS_WRITE))]
+SummaryReaderDep = Annotated[Principal, Depends(require_scopes(Scope.CERTIFICATION_READ, Scope.REPORTS_READ))]
 
 KvkPath = Annotated[str, Path(alias="kvkNumber", pattern=r"^\d{8}$", description="KvK number, 8 digits.")]
 CertificateIdPath = Annotated[str, Path(alias="certificateId", max_length=36)]

@@ -16,6 +16,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from lmx_common.auth import OrganisationType, Principal
 from lmx_common.events import publish
 from lmx_common.problems import InvalidParam
+from lmx_common.scopes import Scope
 from services.certification import errors, repository
 from services.certification.events import (
     CERTIFICATE_STATUS_CHANGED,
@@ -63,7 +64,7 @@ def today() -> date:
 
 
 def require_certifier(principal: Principal) -> None:
-    if principal.organisation_type != OrganisationType.CERTIFIER or not principal.has_scope("certification:write"):
+    if principal.organisation_type != OrganisationType.CERTIFIER or not principal.has_scope(Scope.CERTIFICATION_WRITE):
         raise errors.forbidden("Only certifiers (organisation type certifier, scope certification:write) may do this.")
 
 
@@ -261,7 +262,7 @@ def is_valid_on(row: Certificate, on: date) -> bool:
 
 
 async def create_report(session: AsyncSession, principal: Principal, body: ReportCreate) -> Report:
-    if not principal.has_scope("reports:write"):
+    if not principal.has_scope(Scope.REPORTS_WRITE):
         raise errors.forbidden("Filing a report needs the reports:write scope.")
     if body.kvk_number is None and body.housing_location_id is None:
         raise errors.invalid(
@@ -306,7 +307,7 @@ async def create_report(session: AsyncSession, principal: Principal, body: Repor
 async def visible_report(
     session: AsyncSession, principal: Principal, report_id: str, *, for_update: bool = False
 ) -> Report:
-    if not principal.has_any_scope("reports:read", "reports:write"):
+    if not principal.has_any_scope(Scope.REPORTS_READ, Scope.REPORTS_WRITE):
         raise errors.forbidden("Reading reports needs the reports:read or reports:write scope.")
     row = await repository.report(session, report_id, for_update=for_update)
     if row is None or not may_see_report(principal, row.municipality_code, row.reporter_oin):
@@ -318,7 +319,7 @@ async def add_note(
     session: AsyncSession, principal: Principal, report_id: str, body: ReportNoteCreate, if_match: str | None = None
 ) -> Report:
     row = await visible_report(session, principal, report_id, for_update=True)
-    if not principal.has_scope("reports:write") or not may_follow_up(principal, row.municipality_code):
+    if not principal.has_scope(Scope.REPORTS_WRITE) or not may_follow_up(principal, row.municipality_code):
         raise errors.forbidden("Only the inspectorate, certifiers and the municipality concerned follow reports up.")
     if if_match is not None and if_match.strip() not in {etag(row), "*"}:
         raise errors.stale(etag(row))

@@ -5,6 +5,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lmx_common.auth import Principal, require_scopes
 from lmx_common.db import request_session
+from lmx_common.scopes import Scope
 from services.housing.clients import GatewayClient
 from services.housing.config import HousingSettings
 
@@ -23,6 +24,6 @@ def get_gateway(request: Request) -> GatewayClient:
 
 SettingsDep = Annotated[HousingSettings, Depends(get_settings)]
 GatewayDep = Annotated[GatewayClient, Depends(get_gateway)]
-Reader = Annotated[Principal, Depends(require_scopes("housing:read"))]
-Writer = Annotated[Principal, Depends(require_scopes("housing:write"))]
-FairShareReader = Annotated[Principal, Depends(require_scopes("fair-share:read"))]
+Reader = Annotated[Principal, Depends(require_scopes(Scope.HOUSING_READ))]
+Writer = Annotated[Principal, Depends(require_scopes(Scope.HOUSING_WRITE))]
+FairShareReader = Annotated[Principal, Depends(require_scopes(Scope.FAIR_SHARE_READ))]

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from lmx_common.auth import CallerDep, Principal, require_scopes
 from lmx_common.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, decode_cursor, encode_cursor, page_links
 from lmx_common.problems import InvalidParam, ProblemError, invalid_input, problem_openapi_response
+from lmx_common.scopes import Scope
 from services.registry import bulk, errors, events, idempotency, processing_log, repository, service
 from services.registry.dependencies import SessionDep, SettingsDep, VaultDep
 from services.registry.models import ProcessingLogRecord, Registration
@@ -31,9 +32,9 @@ from services.registry.schemas import (
 )
 
 router = APIRouter(prefix="/v1")
-Reader = Annotated[Principal, Depends(require_scopes("registry:read"))]
-Writer = Annotated[Principal, Depends(require_scopes("registry:write"))]
-Auditor = Annotated[Principal, Depends(require_scopes("audit:read", "registry:read"))]
+Reader = Annotated[Principal, Depends(require_scopes(Scope.REGISTRY_READ))]
+Writer = Annotated[Principal, Depends(require_scopes(Scope.REGISTRY_WRITE))]
+Auditor = Annotated[Principal, Depends(require_scopes(Scope.AUDIT_READ, Scope.REGISTRY_READ))]
 RegistrationId = Annotated[str, Path(alias="registrationId", description="The registration's id (a UUID).")]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: problem_openapi_response("No such registration, or not visible to the caller.")

@@ -15,6 +15,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from lmx_common.auth import OrganisationType, Principal
 from lmx_common.problems import InvalidParam, invalid_input, validation_params
+from lmx_common.scopes import Scope
 from services.registry import errors, validation
 from services.registry.crypto import BsnVault
 from services.registry.models import Registration
@@ -478,6 +479,6 @@ def to_read(registration: Registration, vault: BsnVault) -> RegistrationRead:
 
 def may_read_log(principal: Principal, registration: Registration) -> bool:
     """The processing log of a person: auditors, and the municipality concerned."""
-    if principal.has_scope("audit:read"):
+    if principal.has_scope(Scope.AUDIT_READ):
         return True
     return principal.organisation_type == OrganisationType.MUNICIPALITY and may_see(principal, registration)

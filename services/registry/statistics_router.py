@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lmx_common.auth import OrganisationType, Principal, require_scopes
 from lmx_common.problems import InvalidParam, invalid_input
 from lmx_common.reference import municipalities
+from lmx_common.scopes import Scope
 from services.registry.dependencies import SessionDep, SettingsDep
 from services.registry.models import Registration, RegistrationActiveCount
 from services.registry.suppression import grid_lines, grid_values, suppress, suppress_grid
@@ -24,7 +25,7 @@ from services.registry.visibility import EXACT_STATISTICS_SCOPE, PERSON_LEVEL_SC
 
 router = APIRouter(prefix="/v1/statistics", tags=["statistics"])
 CELLS_PER_SLICE = 5000  # of the work-residence document, streamed
-Statistician = Annotated[Principal, Depends(require_scopes("registry:statistics"))]
+Statistician = Annotated[Principal, Depends(require_scopes(Scope.REGISTRY_STATISTICS))]
 ProvinceCode = Annotated[str | None, Query(alias="provinceCode", pattern=r"^PV\d{2}$")]
 MunicipalityCode = Annotated[str | None, Query(alias="municipalityCode", pattern=r"^GM\d{4}$")]
 

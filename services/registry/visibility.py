@@ -6,10 +6,11 @@ from sqlalchemy import ColumnElement, false, or_, true
 
 from lmx_common.auth import OrganisationType, Principal
 from lmx_common.reference import municipalities
+from lmx_common.scopes import Scope
 from services.registry.models import Registration
 
-PERSON_LEVEL_SCOPE = "registry:person-level"
-EXACT_STATISTICS_SCOPE = "registry:statistics-exact"
+PERSON_LEVEL_SCOPE = Scope.REGISTRY_PERSON_LEVEL
+EXACT_STATISTICS_SCOPE = Scope.REGISTRY_STATISTICS_EXACT
 REGISTRARS = (OrganisationType.MUNICIPALITY, OrganisationType.INFORMATION_POINT)
 
 

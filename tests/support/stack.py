@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import tempfile
 import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,6 +15,7 @@ import httpx
 from gateway.clients import NewClient, add_client
 from gateway.config import GatewaySettings
 from gateway.main import create_app as create_gateway
+from gateway.routes import TABLE_FILE
 from lmx_common.db import Database
 from services.certification.config import CertificationSettings
 from services.certification.main import create_app as create_certification
@@ -132,6 +136,18 @@ def start_stack(exits: ExitStack, urls: dict[str, str]) -> Stack:
     return Stack(gateway, registry, certification, housing, urls, settings)
 
 
+def lab_route_table(exits: ExitStack) -> Path:
+    """The generated route table plus the lab upstreams' own paths (`/v1/echo`, `/v1/slow`, …)."""
+    table = json.loads(TABLE_FILE.read_text())
+    anything = {"path": "/v1/{anything}", "methods": {"GET": ["registry:read"], "HEAD": ["registry:read"]}}
+    for service in ("registry", "housing"):
+        table["services"][service].append(anything)
+    folder = Path(exits.enter_context(tempfile.TemporaryDirectory()))
+    path = folder / "lab-route-table.json"
+    path.write_text(json.dumps(table))
+    return path
+
+
 def start_lab_gateway(exits: ExitStack, urls: dict[str, str], **overrides: Any) -> tuple[str, str]:
     """A gateway whose registry is an echo server, housing answers garbage, certification is down.
 
@@ -142,6 +158,7 @@ def start_lab_gateway(exits: ExitStack, urls: dict[str, str], **overrides: Any) 
     port = free_port()
     closed = f"http://127.0.0.1:{free_port()}"  # nothing listens here
     values: dict[str, Any] = {
+        "route_table_file": lab_route_table(exits),
         "registry_url": echo,
         "housing_url": garbage,
         "certification_url": closed,

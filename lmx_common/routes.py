@@ -1,0 +1,159 @@
+"""Which scopes each route needs, derived from the one declaration on its endpoint.
+
+A service's endpoint declares its scopes once (``require_scopes(Scope.X, ...)``, or ``CallerDep``
+for any valid token, or nothing for a public route). From the routes of a FastAPI app this module
+derives:
+
+- the OpenAPI security requirement of every operation (OAuth2 client credentials, one
+  alternative per scope: any one of them is enough) — :func:`apply_security`;
+- the gateway's route table, from a service's *published* OpenAPI document, so the gateway never
+  imports a service — :func:`route_table_from_openapi`; ``lmx routes generate`` writes it to
+  ``gateway/route_table.json`` and the table in ``docs/authentication.md``
+  (:func:`markdown_table`);
+
+and ``tests`` hold the checked-in copies to the services' declarations (ADR 0019).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, routing
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+
+from lmx_common.auth import RequiredScopes, current_principal
+from lmx_common.scopes import SCOPES
+
+SECURITY_SCHEME = "oauth2"
+# Published without authentication by every service (NL GOV API Design Rules); not in its own document.
+OPENAPI_PATH = "/v1/openapi.json"
+ANY_TOKEN = "any token"  # noqa: S105 - a kind of access, not a secret
+PUBLIC = "public"
+# A GET route also answers HEAD (RFC 9110 section 9.3.2).
+_ALSO = {"GET": ("HEAD",)}
+
+
+@dataclass(frozen=True)
+class Access:
+    """What a route asks of its caller: ``public``, ``any token``, or any one of ``scopes``."""
+
+    kind: str  # PUBLIC, ANY_TOKEN or "scopes"
+    scopes: tuple[str, ...] = ()
+
+    def security(self) -> list[dict[str, list[str]]] | None:
+        """The OpenAPI security requirement (None: public, no requirement)."""
+        if self.kind == PUBLIC:
+            return None
+        if self.kind == ANY_TOKEN:
+            return [{SECURITY_SCHEME: []}]
+        return [{SECURITY_SCHEME: [scope]} for scope in self.scopes]
+
+    @classmethod
+    def from_security(cls, security: list[dict[str, list[str]]] | None) -> Access:
+        if not security:
+            return cls(PUBLIC)
+        scopes = [scope for requirement in security for scope in requirement.get(SECURITY_SCHEME, [])]
+        if not scopes:
+            return cls(ANY_TOKEN)
+        return cls("scopes", tuple(scopes))
+
+
+def _dependencies(dependant: Dependant) -> list[Any]:
+    calls = []
+    for dependency in dependant.dependencies:
+        calls.append(dependency.call)
+        calls += _dependencies(dependency)
+    return calls
+
+
+def api_routes(app: FastAPI) -> list[Any]:
+    """Every API route of the app as FastAPI sees it (included routers' prefixes and dependencies applied)."""
+    return [
+        context for context in routing.iter_route_contexts(app.routes) if isinstance(context.original_route, APIRoute)
+    ]
+
+
+def route_access(route: Any) -> Access:
+    """The access a route declares through its dependencies (its own and its router's)."""
+    calls = _dependencies(route.dependant)
+    declared = [call for call in calls if isinstance(call, RequiredScopes)]
+    if len({call.any_of for call in declared}) > 1:
+        raise ValueError(f"{route.path}: declare the scopes once, not {declared}")
+    if declared:
+        return Access("scopes", tuple(str(scope) for scope in declared[0].any_of))
+    if current_principal in calls:
+        return Access(ANY_TOKEN)
+    return Access(PUBLIC)
+
+
+def security_scheme(token_url: str) -> dict[str, Any]:
+    return {
+        "type": "oauth2",
+        "description": "OAuth 2.0 client credentials at the gateway (`client_secret_basic` or `private_key_jwt`); "
+        "send the access token as `Authorization: Bearer <token>`. Each operation lists the scopes of "
+        "which any one is enough.",
+        "flows": {"clientCredentials": {"tokenUrl": token_url, "scopes": dict(SCOPES)}},
+    }
+
+
+def apply_security(app: FastAPI, schema: dict[str, Any], token_url: str) -> None:
+    """Write each operation's security requirement from its route's declaration."""
+    secured = False
+    for route in api_routes(app):
+        if not route.include_in_schema:
+            continue
+        access = route_access(route)
+        item = schema.get("paths", {}).get(route.path_format, {})
+        for method in route.methods:
+            operation = item.get(method.lower())
+            if operation is None:
+                continue
+            security = access.security()
+            if security is None:
+                operation.pop("security", None)
+            else:
+                operation["security"] = security
+                secured = True
+    if secured:
+        schema.setdefault("components", {}).setdefault("securitySchemes", {})[SECURITY_SCHEME] = security_scheme(
+            token_url
+        )
+
+
+def route_table_from_openapi(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The gateway's rules for one service: path template, method and access, from its OpenAPI.
+
+    Literal paths come before templated ones, so ``/v1/registrations/search`` is never taken for
+    ``/v1/registrations/{registrationId}``.
+    """
+    rules: list[dict[str, Any]] = [{"path": OPENAPI_PATH, "methods": {"GET": PUBLIC, "HEAD": PUBLIC}}]
+    for path, item in document.get("paths", {}).items():
+        methods: dict[str, str | list[str]] = {}
+        for method, operation in item.items():
+            access = Access.from_security(operation.get("security"))
+            value: str | list[str] = list(access.scopes) if access.kind == "scopes" else access.kind
+            for name in (method.upper(), *_ALSO.get(method.upper(), ())):
+                methods.setdefault(name, value)
+        rules.append({"path": path, "methods": dict(sorted(methods.items()))})
+    rules.sort(key=lambda rule: (rule["path"].count("{"), rule["path"]))
+    return rules
+
+
+def markdown_table(tables: dict[str, list[dict[str, Any]]]) -> str:
+    """The table of docs/authentication.md: every service, path and method with its scopes."""
+    lines = ["| Service | Path | Method | Scope (any of) |", "| --- | --- | --- | --- |"]
+    for service, rules in tables.items():
+        for rule in sorted(rules, key=lambda r: r["path"]):
+            for method, access in rule["methods"].items():
+                if method == "HEAD":
+                    continue  # GET rules cover HEAD
+                if access == PUBLIC:
+                    shown = "none (public)"
+                elif access == ANY_TOKEN:
+                    shown = "any token"
+                else:
+                    shown = ", ".join(f"`{scope}`" for scope in access)
+                lines.append(f"| {service} | `{rule['path']}` | {method} | {shown} |")
+    return "\n".join(lines) + "\n"
