@@ -121,7 +121,7 @@ async def create_organisation(
         assert row is not None
         return row
 
-    row = await idempotency.once(request, session, caller, idempotency_key, create, replay)
+    row = await idempotency.keys.once(request, session, caller.client_id, idempotency_key, create, replay)
     response.headers["Location"] = request.headers.get("x-forwarded-prefix", "") + f"/v1/organisations/{row.kvk_number}"
     return OrganisationRead.model_validate(row)
 
@@ -261,7 +261,9 @@ async def create_certificate(
         row = await service.create_certificate(session, caller, body)
         return row.id, row
 
-    row = await idempotency.once(request, session, caller, idempotency_key, create, _existing_certificate(session))
+    row = await idempotency.keys.once(
+        request, session, caller.client_id, idempotency_key, create, _existing_certificate(session)
+    )
     response.headers["Location"] = request.headers.get("x-forwarded-prefix", "") + f"/v1/certificates/{row.id}"
     return _certificate(row, response)
 
@@ -356,7 +358,7 @@ async def create_status_change(
         assert change is not None
         return change
 
-    change = await idempotency.once(request, session, caller, idempotency_key, create, replay)
+    change = await idempotency.keys.once(request, session, caller.client_id, idempotency_key, create, replay)
     row = await _existing_certificate(session)(change.certificate_id)
     response.headers["ETag"] = service.etag(row)
     return _change(change)
@@ -419,7 +421,7 @@ async def create_report(
     async def replay(report_id: str) -> Report:
         return await service.visible_report(session, caller, report_id)
 
-    row = await idempotency.once(request, session, caller, idempotency_key, create, replay)
+    row = await idempotency.keys.once(request, session, caller.client_id, idempotency_key, create, replay)
     response.headers["Location"] = request.headers.get("x-forwarded-prefix", "") + f"/v1/reports/{row.id}"
     return await _report(session, row, response)
 
@@ -501,5 +503,5 @@ async def create_report_note(
     async def replay(same_report_id: str) -> Report:
         return await service.visible_report(session, caller, same_report_id)
 
-    row = await idempotency.once(request, session, caller, idempotency_key, create, replay)
+    row = await idempotency.keys.once(request, session, caller.client_id, idempotency_key, create, replay)
     return await _report(session, row, response)
