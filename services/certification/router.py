@@ -135,7 +135,7 @@ async def list_organisations(
 ) -> OrganisationList:
     rows = await repository.organisations(session, _after(cursor), page_size + 1, kind)
     page, links = cut_page(request, list(rows), page_size, lambda r: {"k": r.kvk_number})
-    return OrganisationList(items=[OrganisationRead.model_validate(r) for r in page], _links=links)
+    return OrganisationList(items=[OrganisationRead.model_validate(r) for r in page], links=links)
 
 
 @router.get(
@@ -286,7 +286,7 @@ async def list_certificates(
         )
     )
     page, links = cut_page(request, rows, page_size, lambda r: {"k": r.id})
-    return CertificateList(items=[CertificateRead.model_validate(r) for r in page], _links=links)
+    return CertificateList(items=[CertificateRead.model_validate(r) for r in page], links=links)
 
 
 @router.get(
@@ -448,7 +448,7 @@ async def list_reports(
         )
     )
     page, links = cut_page(request, rows, page_size, lambda r: {"k": r.id})
-    return ReportList(items=[ReportListItem.model_validate(r) for r in page], _links=links)
+    return ReportList(items=[ReportListItem.model_validate(r) for r in page], links=links)
 
 
 @router.get(
