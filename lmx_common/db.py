@@ -77,20 +77,29 @@ async def request_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 class UtcDateTime(TypeDecorator[datetime]):
-    """A timezone-aware UTC datetime on every backend (SQLite hands back naive values)."""
+    """The one timestamp column type: stored in UTC, always read back timezone-aware.
+
+    Policy: a naive datetime is refused (``ValueError``) rather than assumed to be UTC, because a
+    naive value is a bug at its source (``datetime.now()`` instead of ``datetime.now(UTC)``) and
+    guessing its zone would store a wrong instant silently. Aware values are converted to UTC;
+    values read back are UTC with an offset on every backend (SQLite drops the zone, so a naive
+    value read from it is UTC by construction).
+    """
 
     impl = DateTime(timezone=True)
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is not None and value.tzinfo is not None:
-            value = value.astimezone(UTC)
-        return value
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; use datetime.now(UTC)")
+        return value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 # Below this many rows a plain INSERT costs no more than COPY's extra protocol steps.

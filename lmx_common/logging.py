@@ -19,6 +19,8 @@ trace_id_var: ContextVar[str | None] = ContextVar("trace_id", default=None)
 client_id_var: ContextVar[str | None] = ContextVar("client_id", default=None)
 
 # Attributes a LogRecord always has; everything else passed via `extra=` is emitted as a field.
+# Field names are lowerCamelCase, as the formatter's own (transactionId, errorType): pass
+# `extra={"errorType": ...}`, never `error_type`.
 QUIET_LIBRARIES = ("aiosqlite", "sqlalchemy", "asyncpg", "httpcore", "httpx", "aiohttp", "alembic.runtime")
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "taskName"}
 

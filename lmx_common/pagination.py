@@ -1,10 +1,17 @@
-"""Cursor (keyset) pagination: opaque cursors and `next` links."""
+"""Cursor (keyset) pagination: opaque cursors, `next` links and typed pages.
+
+A list endpoint reads ``page_size + 1`` rows after the cursor's position and hands them to
+:func:`cut_page`, which keeps ``page_size`` of them and links the next page when the extra row
+came back. Its response model is a subclass of ``Page[ItemRead]`` (one per item type, so the
+OpenAPI names it).
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import json
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field
@@ -13,6 +20,7 @@ from starlette.requests import Request
 from lmx_common.problems import InvalidParam, invalid_input
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -76,3 +84,21 @@ def _quote(value: str) -> str:
     from urllib.parse import quote
 
     return quote(value, safe="")
+
+
+def cursor_value(cursor: str | None, key: str, name: str = "cursor") -> str | None:
+    """The one-key position a cursor made by :func:`cut_page` carries; None for the first page."""
+    return None if cursor is None else str(decode_cursor(cursor, {key}, name)[key])
+
+
+def cut_page(
+    request: Request, rows: Sequence[R], page_size: int, position: Callable[[R], dict[str, Any]]
+) -> tuple[list[R], PageLinks]:
+    """Rows read with limit ``page_size + 1``: the page's rows and its links, with ``next`` when more wait.
+
+    ``position(row)`` is the keyset position of a row (e.g. ``{"id": row.id}``); the next page starts
+    after the last row shown.
+    """
+    page = list(rows[:page_size])
+    next_cursor = encode_cursor(position(page[-1])) if len(rows) > page_size and page else None
+    return page, page_links(request, next_cursor)

@@ -219,3 +219,46 @@ def problem_openapi_response(description: str) -> dict[str, Any]:
         "description": description,
         "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
     }
+
+
+# The errors every service raises; a service's errors.py holds only its domain-specific ones.
+
+
+def not_found(what: str) -> ProblemError:
+    # The same answer whether the resource does not exist or is not visible to the caller.
+    return ProblemError(404, f"No {what} with this id, or not visible to the caller.", slug="not-found")
+
+
+def forbidden(detail: str) -> ProblemError:
+    return ProblemError(403, detail, slug="forbidden")
+
+
+def conflict(detail: str) -> ProblemError:
+    return ProblemError(409, detail, slug="conflict")
+
+
+def invalid(*params: InvalidParam) -> ProblemError:
+    return invalid_input(list(params))
+
+
+def changed_concurrently(what: str) -> ProblemError:
+    return conflict(f"The {what} was changed by another request at the same moment; read it again.")
+
+
+def precondition_failed(current_etag: str, what: str = "resource") -> ProblemError:
+    """412: If-Match does not match; the answer carries the current ETag."""
+    return ProblemError(
+        412,
+        f"The {what} changed since you read it; read it again.",
+        slug="precondition-failed",
+        headers={"ETag": current_etag},
+    )
+
+
+def precondition_required(what: str = "resource") -> ProblemError:
+    """428: an update without If-Match."""
+    return ProblemError(428, f"Send If-Match with the ETag of the {what} you read.", slug="precondition-required")
+
+
+def unavailable(detail: str, retry_after: int = 30) -> ProblemError:
+    return ProblemError(503, detail, slug="service-unavailable", headers={"Retry-After": str(retry_after)})

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from lmx_common.db import Database
-from services.housing import events, repository
+from services.housing import feed_consumer, repository
 from services.housing.config import HousingSettings
 from services.housing.models import CertificateStanding
 from tests.conftest import assert_problem
@@ -117,20 +117,22 @@ async def test_processing_the_same_event_twice_changes_nothing(backend):
     )
     try:
         async with database.sessionmaker() as session, session.begin():
-            assert await events.apply_event(session, revoked) is True
-            assert await events.apply_event(session, granted) is True
+            assert await feed_consumer.apply_event(session, revoked) is True
+            assert await feed_consumer.apply_event(session, granted) is True
         async with database.sessionmaker() as session, session.begin():
             # Delivered again (a replay, a second replica): nothing moves back to revoked.
-            assert await events.apply_event(session, revoked) is False
+            assert await feed_consumer.apply_event(session, revoked) is False
         async with database.sessionmaker() as session:
             standing = await session.get(CertificateStanding, certificate)
             assert standing is not None and standing.status == "granted" and standing.event_id == granted["id"]
         # A page read from a cursor another replica has moved past is not applied.
         async with database.sessionmaker() as session, session.begin():
-            current = await repository.feed_cursor(session, events.FEED, for_update=True)
-            applied = await events.apply_page(session, f"{current}-not-the-cursor", {"items": [revoked], "next": "x"})
+            current = await repository.feed_cursor(session, feed_consumer.FEED, for_update=True)
+            applied = await feed_consumer.apply_page(
+                session, f"{current}-not-the-cursor", {"items": [revoked], "next": "x"}
+            )
             assert applied == 0
-            assert await repository.feed_cursor(session, events.FEED) == current
+            assert await repository.feed_cursor(session, feed_consumer.FEED) == current
     finally:
         await database.dispose()
 

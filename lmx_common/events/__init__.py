@@ -46,7 +46,6 @@ from lmx_common.events.tables import (
     FeedStateColumns,
     OutboxColumns,
     SubscriptionColumns,
-    UtcDateTime,
 )
 
 __all__ = [
@@ -60,7 +59,6 @@ __all__ = [
     "FeedStateColumns",
     "OutboxColumns",
     "SubscriptionColumns",
-    "UtcDateTime",
     "backoff",
     "cloud_event_dict",
     "cloud_event_json",

@@ -98,7 +98,7 @@ class DeliveryWorker:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # keep polling; the database may be back next time
-                logger.warning("delivery round failed", extra={"error_type": type(exc).__name__})
+                logger.warning("delivery round failed", extra={"errorType": type(exc).__name__})
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.settings.event_poll_seconds)
             self._wake.clear()
@@ -193,7 +193,7 @@ class DeliveryWorker:
                 elif attempts >= self.settings.webhook_max_attempts:
                     values |= {"status": DEAD_LETTERED, "next_attempt_at": None}
                     logger.warning(
-                        "delivery dead-lettered", extra={"event_id": job.event_id, "delivery_id": job.delivery_id}
+                        "delivery dead-lettered", extra={"eventId": job.event_id, "deliveryId": job.delivery_id}
                     )
                 else:
                     values["next_attempt_at"] = now + backoff(self.settings, attempts)

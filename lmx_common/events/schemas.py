@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from lmx_common.pagination import PageLinks
-
-_CAMEL = ConfigDict(populate_by_name=True)
+from lmx_common.pagination import Page, PageLinks
+from lmx_common.schemas import CamelModel
 
 
 class CloudEventRead(BaseModel):
@@ -25,51 +24,41 @@ class CloudEventRead(BaseModel):
     data: dict[str, Any]
 
 
-class EventFeed(BaseModel):
+class EventFeed(CamelModel):
     """Events after the cursor, oldest first. Poll ``next`` (also in ``_links``) for later events."""
-
-    model_config = _CAMEL
 
     items: list[CloudEventRead]
     next: str = Field(description="Cursor to pass as `after`; unchanged when no new event was found.")
     links: PageLinks = Field(alias="_links")
 
 
-class SubscriptionCreate(BaseModel):
-    model_config = _CAMEL
-
-    callback_url: str = Field(alias="callbackUrl", max_length=2000, examples=["https://example.nl/hooks/lmx"])
-    event_types: list[str] = Field(alias="eventTypes", examples=[["certificate.status-changed"]])
+class SubscriptionCreate(CamelModel):
+    callback_url: str = Field(max_length=2000, examples=["https://example.nl/hooks/lmx"])
+    event_types: list[str] = Field(examples=[["certificate.status-changed"]])
 
 
-class DeliveryState(BaseModel):
+class DeliveryState(CamelModel):
     """Counts of this subscription's deliveries per state, and what happens next."""
-
-    model_config = _CAMEL
 
     pending: int
     delivered: int
-    dead_lettered: int = Field(alias="deadLettered")
-    failed_attempts: int = Field(alias="failedAttempts", description="Failed attempts over all deliveries.")
-    last_error: str | None = Field(alias="lastError")
-    last_attempt_at: datetime | None = Field(alias="lastAttemptAt")
-    next_attempt_at: datetime | None = Field(alias="nextAttemptAt")
+    dead_lettered: int
+    failed_attempts: int = Field(description="Failed attempts over all deliveries.")
+    last_error: str | None
+    last_attempt_at: datetime | None
+    next_attempt_at: datetime | None
 
 
-class SubscriptionRead(BaseModel):
-    model_config = _CAMEL
-
+class SubscriptionRead(CamelModel):
     id: str
-    callback_url: str = Field(alias="callbackUrl")
-    event_types: list[str] = Field(alias="eventTypes")
-    created_at: datetime = Field(alias="createdAt")
-    delivery_state: DeliveryState = Field(alias="deliveryState")
+    callback_url: str
+    event_types: list[str]
+    created_at: datetime
+    delivery_state: DeliveryState
 
 
 class SubscriptionCreated(SubscriptionRead):
     """As a subscription, plus the signing secret: shown this once, keep it safe."""
-
-    model_config = _CAMEL
 
     secret: str = Field(examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"])
 
@@ -78,35 +67,26 @@ class SubscriptionList(BaseModel):
     items: list[SubscriptionRead]
 
 
-class DeliveryRead(BaseModel):
-    model_config = _CAMEL
-
-    event_id: str = Field(alias="eventId")
+class DeliveryRead(CamelModel):
+    event_id: str
     status: str = Field(examples=["pending", "delivered", "dead-lettered"])
     attempts: int
-    next_attempt_at: datetime | None = Field(alias="nextAttemptAt")
-    last_attempt_at: datetime | None = Field(alias="lastAttemptAt")
-    last_status_code: int | None = Field(alias="lastStatusCode")
-    last_error: str | None = Field(alias="lastError")
-    delivered_at: datetime | None = Field(alias="deliveredAt")
+    next_attempt_at: datetime | None
+    last_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    delivered_at: datetime | None
 
 
-class DeliveryList(BaseModel):
-    model_config = _CAMEL
-
-    items: list[DeliveryRead]
-    links: PageLinks = Field(alias="_links")
+class DeliveryList(Page[DeliveryRead]):
+    """A subscription's deliveries in feed order."""
 
 
-class ReplayCreate(BaseModel):
+class ReplayCreate(CamelModel):
     """Which dead-lettered deliveries to send again; all of them when ``eventIds`` is absent."""
 
-    model_config = _CAMEL
-
-    event_ids: list[str] | None = Field(default=None, alias="eventIds", max_length=1000)
+    event_ids: list[str] | None = Field(default=None, max_length=1000)
 
 
-class ReplayRead(BaseModel):
-    model_config = _CAMEL
-
+class ReplayRead(CamelModel):
     replayed: int = Field(description="How many dead-lettered deliveries are pending again.")

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lmx_common.events.feed import EventReaderDep, SessionDep, decode_position, encode_position
+from lmx_common.events.feed import EventReaderDep, SessionDep, decode_position
 from lmx_common.events.schemas import (
     DeliveryList,
     DeliveryRead,
@@ -24,7 +24,7 @@ from lmx_common.events.schemas import (
     SubscriptionRead,
 )
 from lmx_common.events.tables import EventModels, SubscriptionColumns
-from lmx_common.pagination import page_links
+from lmx_common.pagination import cut_page
 from lmx_common.problems import InvalidParam, ProblemError, invalid_input, problem_openapi_response
 
 PENDING, DELIVERED, DEAD_LETTERED = "pending", "delivered", "dead-lettered"
@@ -223,18 +223,16 @@ def subscriptions_router(models: EventModels, *, require_https: bool = False) ->
         ] = None,
         cursor: Annotated[str | None, Query()] = None,
         page_size: Annotated[int, Query(alias="pageSize", ge=1, le=500)] = 100,
-    ) -> dict[str, Any]:
+    ) -> DeliveryList:
         d = models.delivery
         after = decode_position(cursor, "cursor")
         query = select(d).where(d.subscription_id == row.id, d.position > after)
         if delivery_status:
             query = query.where(d.status == delivery_status)
         rows = (await session.execute(query.order_by(d.position).limit(page_size + 1))).scalars().all()
-        more = len(rows) > page_size
-        rows = rows[:page_size]
-        next_cursor = encode_position(rows[-1].position) if more else None
-        return {
-            "items": [
+        page, links = cut_page(request, rows, page_size, lambda r: {"p": r.position})
+        return DeliveryList(
+            items=[
                 DeliveryRead(
                     eventId=r.event_id,
                     status=r.status,
@@ -245,10 +243,10 @@ def subscriptions_router(models: EventModels, *, require_https: bool = False) ->
                     lastError=r.last_error,
                     deliveredAt=r.delivered_at,
                 )
-                for r in rows
+                for r in page
             ],
-            "_links": page_links(request, next_cursor),
-        }
+            links=links,
+        )
 
     @router.post(
         "/subscriptions/{subscriptionId}/replays",

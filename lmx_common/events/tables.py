@@ -3,35 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint, text
-from sqlalchemy.engine import Dialect
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
-from sqlalchemy.types import TypeDecorator
+
+from lmx_common.db import UtcDateTime
 
 # BIGINT does not alias SQLite's rowid, so it would not auto-increment there.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """A timestamp stored in UTC and always read back timezone-aware (SQLite drops the zone)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetimes are not stored; use datetime.now(UTC)")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class OutboxColumns:
@@ -58,9 +39,7 @@ class OutboxColumns:
     def __table_args__(cls) -> tuple[Any, ...]:
         # The sequencer takes the oldest pending events: a partial index in exactly that order.
         pending = text("position IS NULL")
-        return (
-            Index("ix_outbox_events_pending", "occurred_at", "id", postgresql_where=pending, sqlite_where=pending),
-        )
+        return (Index("ix_outbox_events_pending", "occurred_at", "id", postgresql_where=pending, sqlite_where=pending),)
 
 
 class FeedStateColumns:

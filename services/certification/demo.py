@@ -110,7 +110,9 @@ async def load_demo(session: AsyncSession) -> int:
         return 0
     added = 0
     for kvk, name, kinds in ORGANISATIONS:
-        await service.create_organisation(session, NAU, OrganisationCreate(kvkNumber=kvk, name=name, kinds=list(kinds)))
+        await service.create_organisation(
+            session, NAU, OrganisationCreate(kvk_number=kvk, name=name, kinds=list(kinds))
+        )
         added += 1
     for kvk, scheme, valid_from, valid_until, locations, steps in CERTIFICATES:
         applied_on = min([date.fromisoformat(valid_from)] + [date.fromisoformat(s[1]) for s in steps])
@@ -134,7 +136,7 @@ async def load_demo(session: AsyncSession) -> int:
                 session,
                 NAU,
                 certificate.id,
-                StatusChangeCreate(status=status, reason=reason, effectiveDate=date.fromisoformat(effective)),
+                StatusChangeCreate(status=status, reason=reason, effective_date=date.fromisoformat(effective)),
             )
             added += 2
     for reporter, kvk, location, municipality, category, observed, description, follow_ups in REPORTS:

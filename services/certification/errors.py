@@ -1,18 +1,11 @@
-"""Domain errors of the certification service, each with its status and problem type."""
+"""The certification service's domain errors; the common ones (not found, forbidden, 412...) are
+in lmx_common.problems."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from lmx_common.problems import InvalidParam, ProblemError, invalid_input
-
-
-def not_found(what: str) -> ProblemError:
-    return ProblemError(404, f"No such {what}, or not visible to the caller.", slug="not-found")
-
-
-def forbidden(detail: str) -> ProblemError:
-    return ProblemError(403, detail, slug="forbidden")
+from lmx_common.problems import ProblemError
 
 
 def transition_not_allowed(what: str, current: str, requested: str, allowed: Sequence[str]) -> ProblemError:
@@ -27,22 +20,3 @@ def transition_not_allowed(what: str, current: str, requested: str, allowed: Seq
 
 def already_exists(what: str) -> ProblemError:
     return ProblemError(409, f"This {what} already exists.", slug="conflict")
-
-
-def invalid(*params: InvalidParam) -> ProblemError:
-    return invalid_input(list(params))
-
-
-def stale(current_etag: str) -> ProblemError:
-    return ProblemError(
-        412,
-        "The resource changed since you read it; read it again.",
-        slug="precondition-failed",
-        headers={"ETag": current_etag},
-    )
-
-
-def changed_meanwhile(what: str) -> ProblemError:
-    return ProblemError(
-        409, f"The {what} was changed by another request at the same time; read it and try again.", slug="conflict"
-    )

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 
 from lmx_common.db import Database
+from lmx_common.jobs import periodic
 from services.certification.service import expire_due
 
 logger = logging.getLogger("lmx.certification.expiry")
@@ -22,23 +22,12 @@ async def run_expiry(database: Database) -> int:
     return expired
 
 
-async def _loop(database: Database, interval: float) -> None:
-    while True:
-        try:
-            await run_expiry(database)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # try again next interval
-            logger.warning("expiry run failed", extra={"error_type": type(exc).__name__})
-        await asyncio.sleep(interval)
-
-
 @asynccontextmanager
 async def expiry_job(database: Database, interval: float) -> AsyncIterator[None]:
-    task = asyncio.create_task(_loop(database, interval), name="certificate-expiry")
-    try:
+    """The expiry run every ``interval`` seconds while the service runs (0: never)."""
+
+    async def step() -> None:
+        await run_expiry(database)
+
+    async with periodic("certificate-expiry", interval, step, logger):
         yield
-    finally:
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task

@@ -8,15 +8,15 @@ from datetime import date, datetime
 from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from lmx_common.db import NAMING_CONVENTION
+from lmx_common.db import NAMING_CONVENTION, UtcDateTime
 from lmx_common.events import (
     DeliveryColumns,
     FeedStateColumns,
     OutboxColumns,
     SubscriptionColumns,
-    UtcDateTime,
 )
 from lmx_common.events.tables import BigId
+from lmx_common.idempotency import IdempotencyKeyColumns
 
 
 class Base(DeclarativeBase):
@@ -130,17 +130,10 @@ class ReportNote(Base):
     by_type: Mapped[str] = mapped_column(String(30))
 
 
-class IdempotencyKey(Base):
-    """A client's Idempotency-Key, the hash of its request and what it created (kept a day)."""
+class IdempotencyKey(IdempotencyKeyColumns, Base):
+    """A client's Idempotency-Key (docs/decisions/0014); expired keys are found by created_at."""
 
-    __tablename__ = "idempotency_keys"
-
-    client_id: Mapped[str] = mapped_column(String(100), primary_key=True)
-    key: Mapped[str] = mapped_column(String(200), primary_key=True)
-    request_hash: Mapped[str] = mapped_column(String(64))
-    state: Mapped[str] = mapped_column(String(20))
-    resource_id: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    __table_args__ = (Index("ix_idempotency_keys_created_at", "created_at"),)
 
 
 class OutboxEvent(OutboxColumns, Base):

@@ -8,10 +8,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from sqlalchemy import select
 
+from lmx_common import problems
 from lmx_common.auth import current_principal
-from lmx_common.pagination import decode_cursor, encode_cursor, page_links
+from lmx_common.etag import etag
+from lmx_common.pagination import cursor_value, cut_page
 from lmx_common.problems import problem_openapi_response
-from services.certification import errors, idempotency, repository, service
+from services.certification import idempotency, repository, service
 from services.certification.dependencies import (
     CertificateIdPath,
     IdempotencyKeyHeader,
@@ -80,11 +82,7 @@ IDEMPOTENCY = (
 
 
 def _after(cursor: str | None) -> str | None:
-    return None if cursor is None else str(decode_cursor(cursor, {"k"})["k"])
-
-
-def _next(rows: list[Any], limit: int, key: str) -> str | None:
-    return encode_cursor({"k": getattr(rows[limit - 1], key)}) if len(rows) > limit else None
+    return cursor_value(cursor, "k")
 
 
 @router.get("/schemes", response_model=SchemeList, tags=["reference"], summary="Certification schemes")
@@ -121,7 +119,7 @@ async def create_organisation(
         assert row is not None
         return row
 
-    row = await idempotency.once(request, session, caller, idempotency_key, create, replay)
+    row = await idempotency.keys.once(request, session, caller.client_id, idempotency_key, create, replay)
     response.headers["Location"] = request.headers.get("x-forwarded-prefix", "") + f"/v1/organisations/{row.kvk_number}"
     return OrganisationRead.model_validate(row)
 
@@ -135,11 +133,9 @@ async def list_organisations(
     cursor: Cursor = None,
     page_size: PageSize = 50,
 ) -> OrganisationList:
-    rows = list(await repository.organisations(session, _after(cursor), page_size + 1, kind))
-    return OrganisationList(
-        items=[OrganisationRead.model_validate(r) for r in rows[:page_size]],
-        _links=page_links(request, _next(rows, page_size, "kvk_number")),
-    )
+    rows = await repository.organisations(session, _after(cursor), page_size + 1, kind)
+    page, links = cut_page(request, list(rows), page_size, lambda r: {"k": r.kvk_number})
+    return OrganisationList(items=[OrganisationRead.model_validate(r) for r in page], links=links)
 
 
 @router.get(
@@ -152,7 +148,7 @@ async def list_organisations(
 async def read_organisation(kvk_number: KvkPath, _caller: ReaderDep, session: SessionDep) -> OrganisationRead:
     row = await repository.organisation(session, kvk_number)
     if row is None:
-        raise errors.not_found("organisation")
+        raise problems.not_found("organisation")
     return OrganisationRead.model_validate(row)
 
 
@@ -166,7 +162,7 @@ async def read_organisation(kvk_number: KvkPath, _caller: ReaderDep, session: Se
 async def organisation_status(kvk_number: KvkPath, _caller: ReaderDep, session: SessionDep) -> OrganisationStatus:
     row = await repository.organisation(session, kvk_number)
     if row is None:
-        raise errors.not_found("organisation")
+        raise problems.not_found("organisation")
     on = service.today()
     schemes = list((await session.execute(select(Scheme.code).order_by(Scheme.code))).scalars())
     certificates = list(await repository.organisation_certificates(session, kvk_number))
@@ -222,7 +218,7 @@ def _existing_certificate(session: SessionDep) -> Callable[[str], Awaitable[Cert
 
 
 def _certificate(row: Certificate, response: Response) -> CertificateRead:
-    response.headers["ETag"] = service.etag(row)
+    response.headers["ETag"] = etag(row.version)
     return CertificateRead.model_validate(row)
 
 
@@ -261,7 +257,9 @@ async def create_certificate(
         row = await service.create_certificate(session, caller, body)
         return row.id, row
 
-    row = await idempotency.once(request, session, caller, idempotency_key, create, _existing_certificate(session))
+    row = await idempotency.keys.once(
+        request, session, caller.client_id, idempotency_key, create, _existing_certificate(session)
+    )
     response.headers["Location"] = request.headers.get("x-forwarded-prefix", "") + f"/v1/certificates/{row.id}"
     return _certificate(row, response)
 
@@ -287,10 +285,8 @@ async def list_certificates(
             limit=page_size + 1,
         )
     )
-    return CertificateList(
-        items=[CertificateRead.model_validate(r) for r in rows[:page_size]],
-        _links=page_links(request, _next(rows, page_size, "id")),
-    )
+    page, links = cut_page(request, rows, page_size, lambda r: {"k": r.id})
+    return CertificateList(items=[CertificateRead.model_validate(r) for r in page], links=links)
 
 
 @router.get(
@@ -305,7 +301,7 @@ async def read_certificate(
 ) -> CertificateRead:
     row = await repository.certificate(session, certificate_id)
     if row is None:
-        raise errors.not_found("certificate")
+        raise problems.not_found("certificate")
     return _certificate(row, response)
 
 
@@ -320,7 +316,7 @@ async def list_status_changes(
     certificate_id: CertificateIdPath, _caller: ReaderDep, session: SessionDep
 ) -> StatusChangeList:
     if await repository.certificate(session, certificate_id) is None:
-        raise errors.not_found("certificate")
+        raise problems.not_found("certificate")
     return StatusChangeList(items=[_change(r) for r in await repository.status_changes(session, certificate_id)])
 
 
@@ -356,9 +352,9 @@ async def create_status_change(
         assert change is not None
         return change
 
-    change = await idempotency.once(request, session, caller, idempotency_key, create, replay)
+    change = await idempotency.keys.once(request, session, caller.client_id, idempotency_key, create, replay)
     row = await _existing_certificate(session)(change.certificate_id)
-    response.headers["ETag"] = service.etag(row)
+    response.headers["ETag"] = etag(row.version)
     return _change(change)
 
 
@@ -367,7 +363,7 @@ async def create_status_change(
 
 async def _report(session: SessionDep, row: Report, response: Response) -> ReportRead:
     notes: list[ReportNote] = list(await repository.report_notes(session, row.id))
-    response.headers["ETag"] = service.etag(row)
+    response.headers["ETag"] = etag(row.version)
     return ReportRead(
         id=row.id,
         kvkNumber=row.kvk_number,
@@ -419,7 +415,7 @@ async def create_report(
     async def replay(report_id: str) -> Report:
         return await service.visible_report(session, caller, report_id)
 
-    row = await idempotency.once(request, session, caller, idempotency_key, create, replay)
+    row = await idempotency.keys.once(request, session, caller.client_id, idempotency_key, create, replay)
     response.headers["Location"] = request.headers.get("x-forwarded-prefix", "") + f"/v1/reports/{row.id}"
     return await _report(session, row, response)
 
@@ -451,10 +447,8 @@ async def list_reports(
             limit=page_size + 1,
         )
     )
-    return ReportList(
-        items=[ReportListItem.model_validate(r) for r in rows[:page_size]],
-        _links=page_links(request, _next(rows, page_size, "id")),
-    )
+    page, links = cut_page(request, rows, page_size, lambda r: {"k": r.id})
+    return ReportList(items=[ReportListItem.model_validate(r) for r in page], links=links)
 
 
 @router.get(
@@ -501,5 +495,5 @@ async def create_report_note(
     async def replay(same_report_id: str) -> Report:
         return await service.visible_report(session, caller, same_report_id)
 
-    row = await idempotency.once(request, session, caller, idempotency_key, create, replay)
+    row = await idempotency.keys.once(request, session, caller.client_id, idempotency_key, create, replay)
     return await _report(session, row, response)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, Field
 
-from lmx_common.pagination import PageLinks
+from lmx_common.pagination import Page
 from lmx_common.reference import is_municipality
+from lmx_common.schemas import CamelInput, CamelModel
 
 OrganisationKind = Literal["employment-agency", "employer", "landlord"]
 SchemeCode = Literal["wtta-admission", "sna-nen-4400", "snf-housing"]
@@ -44,93 +45,72 @@ def _known_municipality(code: str) -> str:
 PastDate = Annotated[date, AfterValidator(_not_in_future)]
 MunicipalityCode = Annotated[str, Field(pattern=r"^GM\d{4}$", examples=["GM1655"]), AfterValidator(_known_municipality)]
 
-_API = ConfigDict(populate_by_name=True, extra="forbid")
-_OUT = ConfigDict(populate_by_name=True, from_attributes=True)
 
-
-class SchemeRead(BaseModel):
+class SchemeRead(CamelModel):
     """A certification scheme."""
-
-    model_config = ConfigDict(from_attributes=True, populate_by_name=True)
 
     code: str = Field(examples=["wtta-admission"])
     name: str
     owner: str
-    subject_kind: str = Field(alias="subjectKind", examples=["employment-agency"])
+    subject_kind: str = Field(examples=["employment-agency"])
     permits: str
 
 
-class SchemeList(BaseModel):
+class SchemeList(CamelModel):
     items: list[SchemeRead]
 
 
-class OrganisationCreate(BaseModel):
-    model_config = _API
-
-    kvk_number: KvkNumber = Field(alias="kvkNumber")
+class OrganisationCreate(CamelInput):
+    kvk_number: KvkNumber
     name: str = Field(min_length=1, max_length=200, examples=["Flex Uitzend West-Brabant B.V."])
     kinds: list[OrganisationKind] = Field(min_length=1, max_length=3)
 
 
-class OrganisationRead(BaseModel):
-    model_config = _OUT
-
-    kvk_number: str = Field(alias="kvkNumber")
+class OrganisationRead(CamelModel):
+    kvk_number: str
     name: str
     kinds: list[str]
-    created_at: datetime = Field(alias="createdAt")
+    created_at: datetime
 
 
-class OrganisationList(BaseModel):
-    model_config = _OUT
-
-    items: list[OrganisationRead]
-    links: PageLinks = Field(alias="_links")
+class OrganisationList(Page[OrganisationRead]):
+    """A page of OrganisationRead; follow `_links.next.href` until it is absent."""
 
 
-class CertificateCreate(BaseModel):
+class CertificateCreate(CamelInput):
     """A new certificate starts as ``applied``; its history starts with that entry."""
 
-    model_config = _API
-
-    kvk_number: KvkNumber = Field(alias="kvkNumber")
+    kvk_number: KvkNumber
     scheme: SchemeCode
-    certificate_number: str | None = Field(default=None, alias="certificateNumber", max_length=50)
-    valid_from: date = Field(alias="validFrom")
-    valid_until: date | None = Field(default=None, alias="validUntil", description="Last day of validity.")
+    certificate_number: str | None = Field(default=None, max_length=50)
+    valid_from: date
+    valid_until: date | None = Field(default=None, description="Last day of validity.")
     housing_location_ids: list[HousingLocationId] = Field(
         default_factory=list, alias="housingLocationIds", max_length=500, description="snf-housing only."
     )
-    applied_on: PastDate | None = Field(default=None, alias="appliedOn", description="Today when absent.")
+    applied_on: PastDate | None = Field(default=None, description="Today when absent.")
     reason: str = Field(default="Application received.", min_length=1, max_length=1000)
 
 
-class CertificateRead(BaseModel):
-    model_config = _OUT
-
+class CertificateRead(CamelModel):
     id: str
-    kvk_number: str = Field(alias="kvkNumber")
+    kvk_number: str
     scheme: str = Field(validation_alias="scheme_code", serialization_alias="scheme")
-    certificate_number: str | None = Field(alias="certificateNumber")
-    housing_location_ids: list[str] = Field(alias="housingLocationIds")
-    valid_from: date = Field(alias="validFrom")
-    valid_until: date | None = Field(alias="validUntil")
+    certificate_number: str | None
+    housing_location_ids: list[str]
+    valid_from: date
+    valid_until: date | None
     status: str
-    status_since: date = Field(alias="statusSince")
-    created_at: datetime = Field(alias="createdAt")
-    updated_at: datetime = Field(alias="updatedAt")
+    status_since: date
+    created_at: datetime
+    updated_at: datetime
 
 
-class CertificateList(BaseModel):
-    model_config = _OUT
-
-    items: list[CertificateRead]
-    links: PageLinks = Field(alias="_links")
+class CertificateList(Page[CertificateRead]):
+    """A page of CertificateRead; follow `_links.next.href` until it is absent."""
 
 
-class StatusChangeCreate(BaseModel):
-    model_config = _API
-
+class StatusChangeCreate(CamelInput):
     status: CertificateStatus
     reason: str = Field(min_length=1, max_length=1000, examples=["Audit found repeated underpayment."])
     effective_date: PastDate | None = Field(
@@ -138,147 +118,120 @@ class StatusChangeCreate(BaseModel):
     )
 
 
-class Actor(BaseModel):
+class Actor(CamelModel):
     """Who acted: the client and its organisation (``system`` for the scheduled expiry)."""
 
-    model_config = _OUT
-
-    client_id: str = Field(alias="clientId")
-    organisation_oin: str | None = Field(alias="organisationOin")
-    organisation_type: str = Field(alias="organisationType")
+    client_id: str
+    organisation_oin: str | None
+    organisation_type: str
 
 
-class StatusChangeRead(BaseModel):
-    model_config = _OUT
-
-    from_status: str | None = Field(alias="fromStatus")
+class StatusChangeRead(CamelModel):
+    from_status: str | None
     status: str
     reason: str
-    effective_date: date = Field(alias="effectiveDate")
-    recorded_at: datetime = Field(alias="recordedAt")
-    changed_by: Actor = Field(alias="changedBy")
+    effective_date: date
+    recorded_at: datetime
+    changed_by: Actor
 
 
-class StatusChangeList(BaseModel):
+class StatusChangeList(CamelModel):
     items: list[StatusChangeRead]
 
 
-class SchemeStatus(BaseModel):
-    model_config = _OUT
-
+class SchemeStatus(CamelModel):
     scheme: str
-    certificate_id: str | None = Field(alias="certificateId")
+    certificate_id: str | None
     status: str | None = Field(description="Null when the organisation has no certificate under this scheme.")
     since: date | None
     until: date | None = Field(description="Last day of validity, if limited.")
-    valid_today: bool = Field(alias="validToday")
+    valid_today: bool
 
 
-class OrganisationStatus(BaseModel):
+class OrganisationStatus(CamelModel):
     """May this party supply labour / housing today, on what basis, since and until when."""
 
-    model_config = _OUT
-
-    kvk_number: str = Field(alias="kvkNumber")
+    kvk_number: str
     name: str
     date: date
-    may_supply_labour: bool = Field(alias="maySupplyLabour", description="Holds a valid WTTA admission today.")
-    may_supply_housing: bool = Field(alias="maySupplyHousing", description="Holds a valid SNF certificate today.")
+    may_supply_labour: bool = Field(description="Holds a valid WTTA admission today.")
+    may_supply_housing: bool = Field(description="Holds a valid SNF certificate today.")
     schemes: list[SchemeStatus]
 
 
-class ReportCreate(BaseModel):
+class ReportCreate(CamelInput):
     """About an organisation and/or a housing location; at least one of the two."""
 
-    model_config = _API
-
-    kvk_number: KvkNumber | None = Field(default=None, alias="kvkNumber")
-    housing_location_id: HousingLocationId | None = Field(default=None, alias="housingLocationId")
-    municipality_code: MunicipalityCode = Field(alias="municipalityCode", description="Where the abuse happens.")
+    kvk_number: KvkNumber | None = Field(default=None)
+    housing_location_id: HousingLocationId | None = Field(default=None)
+    municipality_code: MunicipalityCode = Field(description="Where the abuse happens.")
     category: ReportCategory
     description: str = Field(min_length=1, max_length=5000)
-    observed_on: PastDate = Field(alias="observedOn")
+    observed_on: PastDate
 
 
-class ReportNoteCreate(BaseModel):
+class ReportNoteCreate(CamelInput):
     """A dated follow-up note, optionally moving the report to the next status."""
-
-    model_config = _API
 
     note: str = Field(min_length=1, max_length=5000)
     date: PastDate | None = Field(default=None, description="Today when absent.")
     status: ReportStatus | None = None
 
 
-class ReportNoteRead(BaseModel):
-    model_config = _OUT
-
-    from_status: str | None = Field(alias="fromStatus")
+class ReportNoteRead(CamelModel):
+    from_status: str | None
     status: str | None = Field(description="The status this note moved the report to, if any.")
     note: str
     date: date
-    recorded_at: datetime = Field(alias="recordedAt")
+    recorded_at: datetime
     by: Actor
 
 
-class ReportRead(BaseModel):
-    model_config = _OUT
-
+class ReportRead(CamelModel):
     id: str
-    kvk_number: str | None = Field(alias="kvkNumber")
-    housing_location_id: str | None = Field(alias="housingLocationId")
-    municipality_code: str = Field(alias="municipalityCode")
+    kvk_number: str | None
+    housing_location_id: str | None
+    municipality_code: str
     category: str
     description: str
-    observed_on: date = Field(alias="observedOn")
+    observed_on: date
     status: str
     reporter: Actor
-    created_at: datetime = Field(alias="createdAt")
-    updated_at: datetime = Field(alias="updatedAt")
+    created_at: datetime
+    updated_at: datetime
     notes: list[ReportNoteRead]
 
 
-class ReportListItem(BaseModel):
-    model_config = _OUT
-
+class ReportListItem(CamelModel):
     id: str
-    kvk_number: str | None = Field(alias="kvkNumber")
-    housing_location_id: str | None = Field(alias="housingLocationId")
-    municipality_code: str = Field(alias="municipalityCode")
+    kvk_number: str | None
+    housing_location_id: str | None
+    municipality_code: str
     category: str
-    observed_on: date = Field(alias="observedOn")
+    observed_on: date
     status: str
-    updated_at: datetime = Field(alias="updatedAt")
+    updated_at: datetime
 
 
-class ReportList(BaseModel):
-    model_config = _OUT
-
-    items: list[ReportListItem]
-    links: PageLinks = Field(alias="_links")
+class ReportList(Page[ReportListItem]):
+    """A page of ReportListItem; follow `_links.next.href` until it is absent."""
 
 
-class CategoryCount(BaseModel):
-    model_config = _OUT
-
+class CategoryCount(CamelModel):
     category: str
     count: int
 
 
-class StatusCount(BaseModel):
-    model_config = _OUT
-
+class StatusCount(CamelModel):
     status: str
     count: int
 
 
-class ReportSummary(BaseModel):
+class ReportSummary(CamelModel):
     """Counts only: what everyone with access may know about reports on an organisation."""
 
-    model_config = _OUT
-
-    kvk_number: str = Field(alias="kvkNumber")
+    kvk_number: str
     total: int
     open: int = Field(description="Received or investigating.")
-    by_category: list[CategoryCount] = Field(alias="byCategory")
-    by_status: list[StatusCount] = Field(alias="byStatus")
+    by_category: list[CategoryCount]
+    by_status: list[StatusCount]

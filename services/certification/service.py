@@ -13,7 +13,9 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
+from lmx_common import problems
 from lmx_common.auth import OrganisationType, Principal
+from lmx_common.etag import check_if_match
 from lmx_common.events import publish
 from lmx_common.problems import InvalidParam
 from lmx_common.scopes import Scope
@@ -65,7 +67,9 @@ def today() -> date:
 
 def require_certifier(principal: Principal) -> None:
     if principal.organisation_type != OrganisationType.CERTIFIER or not principal.has_scope(Scope.CERTIFICATION_WRITE):
-        raise errors.forbidden("Only certifiers (organisation type certifier, scope certification:write) may do this.")
+        raise problems.forbidden(
+            "Only certifiers (organisation type certifier, scope certification:write) may do this."
+        )
 
 
 # Organisations.
@@ -104,7 +108,7 @@ async def create_certificate(session: AsyncSession, principal: Principal, body: 
             InvalidParam("housingLocationIds", "Only an snf-housing certificate names locations.", "scheme", "body")
         )
     if params:
-        raise errors.invalid(*params)
+        raise problems.invalid(*params)
     now = datetime.now(UTC)
     row = Certificate(
         id=str(uuid.uuid4()),
@@ -136,14 +140,13 @@ async def change_status(
     require_certifier(principal)
     row = await repository.certificate(session, certificate_id, for_update=True)
     if row is None:
-        raise errors.not_found("certificate")
-    if if_match is not None and if_match.strip() not in {etag(row), "*"}:
-        raise errors.stale(etag(row))
+        raise problems.not_found("certificate")
+    check_if_match(if_match, row.version, required=False, what="certificate")
     if row.issuer_oin != principal.organisation_oin:
-        raise errors.forbidden("Only the certifier that issued this certificate may change its status.")
+        raise problems.forbidden("Only the certifier that issued this certificate may change its status.")
     effective = body.effective_date or today()
     if effective < row.status_since:
-        raise errors.invalid(
+        raise problems.invalid(
             InvalidParam(
                 "effectiveDate", f"Must not be before the current status's date {row.status_since}.", "range", "body"
             )
@@ -151,7 +154,7 @@ async def change_status(
     try:
         change = await transition(session, row, body.status, body.reason, effective, Actor.of(principal))
     except StaleDataError as exc:
-        raise errors.changed_meanwhile("certificate") from exc
+        raise problems.changed_concurrently("certificate") from exc
     return row, change
 
 
@@ -227,10 +230,6 @@ async def expire_due(session: AsyncSession, limit: int = 200) -> int:
     return expired
 
 
-def etag(row: Certificate | Report) -> str:
-    return f'"{row.id}-{row.version}"'
-
-
 @dataclass(frozen=True)
 class SchemeStanding:
     scheme: str
@@ -263,9 +262,9 @@ def is_valid_on(row: Certificate, on: date) -> bool:
 
 async def create_report(session: AsyncSession, principal: Principal, body: ReportCreate) -> Report:
     if not principal.has_scope(Scope.REPORTS_WRITE):
-        raise errors.forbidden("Filing a report needs the reports:write scope.")
+        raise problems.forbidden("Filing a report needs the reports:write scope.")
     if body.kvk_number is None and body.housing_location_id is None:
-        raise errors.invalid(
+        raise problems.invalid(
             InvalidParam("kvkNumber", "Name an organisation, a housing location, or both.", "required", "body"),
             InvalidParam("housingLocationId", "Name an organisation, a housing location, or both.", "required", "body"),
         )
@@ -308,10 +307,10 @@ async def visible_report(
     session: AsyncSession, principal: Principal, report_id: str, *, for_update: bool = False
 ) -> Report:
     if not principal.has_any_scope(Scope.REPORTS_READ, Scope.REPORTS_WRITE):
-        raise errors.forbidden("Reading reports needs the reports:read or reports:write scope.")
+        raise problems.forbidden("Reading reports needs the reports:read or reports:write scope.")
     row = await repository.report(session, report_id, for_update=for_update)
     if row is None or not may_see_report(principal, row.municipality_code, row.reporter_oin):
-        raise errors.not_found("report")
+        raise problems.not_found("report")
     return row
 
 
@@ -320,9 +319,8 @@ async def add_note(
 ) -> Report:
     row = await visible_report(session, principal, report_id, for_update=True)
     if not principal.has_scope(Scope.REPORTS_WRITE) or not may_follow_up(principal, row.municipality_code):
-        raise errors.forbidden("Only the inspectorate, certifiers and the municipality concerned follow reports up.")
-    if if_match is not None and if_match.strip() not in {etag(row), "*"}:
-        raise errors.stale(etag(row))
+        raise problems.forbidden("Only the inspectorate, certifiers and the municipality concerned follow reports up.")
+    check_if_match(if_match, row.version, required=False, what="report")
     previous = row.status
     if body.status is not None and body.status != previous:
         allowed = REPORT_TRANSITIONS[previous]
@@ -350,7 +348,7 @@ async def add_note(
     try:
         await session.flush()
     except StaleDataError as exc:
-        raise errors.changed_meanwhile("report") from exc
+        raise problems.changed_concurrently("report") from exc
     if moved:
         await publish(
             session,

@@ -9,10 +9,12 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from lmx_common import problems
 from lmx_common.auth import current_principal
-from lmx_common.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, decode_cursor, encode_cursor, page_links
+from lmx_common.etag import check_if_match, etag
+from lmx_common.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, cursor_value, cut_page
 from lmx_common.problems import InvalidParam, ProblemError, invalid_input, problem_openapi_response, validation_params
-from services.housing import errors, repository, service
+from services.housing import repository, service
 from services.housing.dependencies import Reader, SessionDep, SettingsDep, Writer
 from services.housing.models import EconomicLocation, HousingLocation
 from services.housing.schemas import (
@@ -61,7 +63,7 @@ async def _location_response(
     request: Request, session: Any, row: HousingLocation, status: int = 200, created: bool = False
 ) -> JSONResponse:
     body = (await _location_read(request, session, row)).model_dump(mode="json", by_alias=True)
-    headers = {"ETag": service.etag(row)}
+    headers = {"ETag": etag(row.version)}
     if created:
         headers["Location"] = _prefix(request) + f"/v1/housing-locations/{row.id}"
     return JSONResponse(body, status_code=status, headers=headers)
@@ -70,7 +72,7 @@ async def _location_response(
 async def _existing(session: Any, location_id: str, for_update: bool = False) -> HousingLocation:
     row = await repository.housing_location(session, location_id, for_update=for_update)
     if row is None:
-        raise errors.not_found("housing location")
+        raise problems.not_found("housing location")
     return row
 
 
@@ -109,7 +111,7 @@ async def list_housing_locations(
     page_size: Annotated[int, Query(alias="pageSize", ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     cursor: Annotated[str | None, Query()] = None,
 ) -> HousingLocationPage:
-    after = str(decode_cursor(cursor, {"id"})["id"]) if cursor else None
+    after = cursor_value(cursor, "id")
     codes: list[str] | None = None
     if region_code is not None:
         if await repository.region(session, region_code) is None:
@@ -120,14 +122,16 @@ async def list_housing_locations(
     query = repository.housing_locations_query(
         municipality_codes=codes, status=status, at_risk=at_risk, schemes=settings.at_risk_schemes, after=after
     )
-    rows = await repository.housing_locations(session, query, limit=page_size + 1)
-    more = len(rows) > page_size
-    rows = rows[:page_size]
+    rows, links = cut_page(
+        request,
+        await repository.housing_locations(session, query, limit=page_size + 1),
+        page_size,
+        lambda r: {"id": r.id},
+    )
     occupancy = await repository.latest_occupancy(session, [r.id for r in rows])
     risks = await repository.risks_of(session, [r.landlord_kvk_number for r in rows], settings.at_risk_schemes)
     items = [service.location_read(r, occupancy.get(r.id), risks.get(r.landlord_kvk_number, [])) for r in rows]
-    next_cursor = encode_cursor({"id": rows[-1].id}) if more and rows else None
-    return HousingLocationPage(items=items, links=page_links(request, next_cursor))
+    return HousingLocationPage(items=items, links=links)
 
 
 @router.get(
@@ -171,7 +175,7 @@ async def patch_housing_location(
         raise ProblemError(415, "Send the change as application/merge-patch+json.", slug="unsupported-media-type")
     row = await _existing(session, location_id, for_update=True)
     service.require_manager(principal, row.municipality_code)
-    service.check_if_match(row, if_match)
+    check_if_match(if_match, row.version, what="housing location")
     try:
         patch = HousingLocationUpdate.model_validate(json.loads(await request.body()))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -189,13 +193,19 @@ async def patch_housing_location(
     response_model=HousingLocationRead,
     tags=["housing-locations"],
     summary="Move a location along the pipeline (forward only, or to closed)",
-    responses={**NOT_FOUND, **FORBIDDEN_CONFLICT},
+    responses={**NOT_FOUND, **FORBIDDEN_CONFLICT, 412: PRECONDITIONS[412]},
 )
 async def change_housing_location_status(
-    request: Request, session: SessionDep, principal: Writer, location_id: LocationIdPath, body: StatusChangeCreate
+    request: Request,
+    session: SessionDep,
+    principal: Writer,
+    location_id: LocationIdPath,
+    body: StatusChangeCreate,
+    if_match: IfMatch = None,
 ) -> JSONResponse:
     row = await _existing(session, location_id, for_update=True)
     service.require_manager(principal, row.municipality_code)
+    check_if_match(if_match, row.version, required=False, what="housing location")  # appends to its history
     row = await service.change_status(session, row, body)
     return await _location_response(request, session, row)
 
@@ -253,7 +263,7 @@ async def _economic_response(
 ) -> JSONResponse:
     keys = await repository.keys_of(session, [row.id])
     body = service.economic_location_read(row, keys[row.id]).model_dump(mode="json", by_alias=True)
-    headers = {"ETag": service.etag(row)}
+    headers = {"ETag": etag(row.version)}
     if created:
         headers["Location"] = _prefix(request) + f"/v1/economic-locations/{row.id}"
     return JSONResponse(body, status_code=status, headers=headers)
@@ -302,7 +312,7 @@ async def get_economic_location(
 ) -> JSONResponse:
     row = await repository.economic_location(session, location_id)
     if row is None:
-        raise errors.not_found("economic location")
+        raise problems.not_found("economic location")
     return await _economic_response(request, session, row)
 
 
@@ -323,7 +333,7 @@ async def replace_distribution_keys(
 ) -> JSONResponse:
     row = await repository.economic_location(session, location_id, for_update=True)
     if row is None:
-        raise errors.not_found("economic location")
-    service.check_if_match(row, if_match)
+        raise problems.not_found("economic location")
+    check_if_match(if_match, row.version, what="economic location")
     row = await service.replace_keys(session, principal, row, body.keys)
     return await _economic_response(request, session, row)

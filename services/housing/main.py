@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from lmx_common.app import create_service_app
 from services.housing.clients import GatewayClient, http_client
 from services.housing.config import VERSION, HousingSettings
-from services.housing.events import certification_consumer
+from services.housing.feed_consumer import certification_consumer
 from services.housing.locations_router import router as locations_router
 from services.housing.router import router
 

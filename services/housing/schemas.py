@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import AfterValidator, Field
 
 from lmx_common.pagination import Page
 from lmx_common.reference import is_municipality
+from lmx_common.schemas import CamelInput, CamelModel
 
 Kind = Literal["short-stay", "mid-stay", "long-stay"]
 Form = Literal["clustered", "dispersed"]
@@ -38,15 +38,7 @@ Postcode = Annotated[str, Field(pattern=r"^[1-9][0-9]{3}[A-Z]{2}$", examples=["4
 HouseNumber = Annotated[str, Field(pattern=r"^[1-9][0-9]{0,4}([ -]?[A-Za-z0-9]{1,4})?$", examples=["12"])]
 
 
-class Camel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
-
-
-class Out(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-
-class Count(Out):
+class Count(CamelModel):
     """A count, or null with suppressed=true when it is too small to publish to this caller."""
 
     count: int | None
@@ -56,7 +48,7 @@ class Count(Out):
 # Regions.
 
 
-class RegionRead(Out):
+class RegionRead(CamelModel):
     """A region: a named set of municipalities."""
 
     code: str = Field(examples=["west-brabant"])
@@ -69,19 +61,19 @@ class RegionRead(Out):
     )
 
 
-class RegionList(BaseModel):
+class RegionList(CamelModel):
     items: list[RegionRead]
 
 
 # Housing locations.
 
 
-class Address(Camel):
+class Address(CamelInput):
     postcode: Postcode
     house_number: HouseNumber
 
 
-class HousingLocationCreate(Camel):
+class HousingLocationCreate(CamelInput):
     """A new location; its municipality is the caller's own."""
 
     id: LocationId | None = Field(default=None, description="Chosen by the municipality; generated when absent.")
@@ -97,7 +89,7 @@ class HousingLocationCreate(Camel):
     expected_opening_date: date | None = None
 
 
-class HousingLocationUpdate(Camel):
+class HousingLocationUpdate(CamelInput):
     """A JSON merge patch of a location's facts (the pipeline status moves by status changes)."""
 
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
@@ -109,12 +101,12 @@ class HousingLocationUpdate(Camel):
     expected_opening_date: date | None = None
 
 
-class StatusChangeCreate(Camel):
+class StatusChangeCreate(CamelInput):
     status: PipelineStatus
     date: Day | None = Field(default=None, description="When it happened; today if absent. Not in the future.")
 
 
-class StatusDates(Out):
+class StatusDates(CamelModel):
     """The date the location reached each step of the pipeline (null: not reached, or not recorded)."""
 
     planned: date | None
@@ -124,12 +116,12 @@ class StatusDates(Out):
     closed: date | None
 
 
-class Occupancy(Out):
+class Occupancy(CamelModel):
     date: Day
     occupied_beds: int
 
 
-class Risk(Out):
+class Risk(CamelModel):
     """Why a location is at risk: its landlord's certificate in a scheme is suspended, revoked or expired."""
 
     kvk_number: str
@@ -141,7 +133,7 @@ class Risk(Out):
     event_time: datetime
 
 
-class HousingLocationRead(Out):
+class HousingLocationRead(CamelModel):
     id: str
     municipality_code: str
     name: str | None
@@ -164,12 +156,12 @@ class HousingLocationPage(Page[HousingLocationRead]):
     """A page of housing locations."""
 
 
-class OccupancyReportCreate(Camel):
+class OccupancyReportCreate(CamelInput):
     date: Day
     occupied_beds: Annotated[int, Field(ge=0)]
 
 
-class OccupancyReportRead(Out):
+class OccupancyReportRead(CamelModel):
     id: int
     housing_location_id: str
     date: Day
@@ -178,19 +170,19 @@ class OccupancyReportRead(Out):
     created_at: datetime
 
 
-class OccupancyReportList(BaseModel):
+class OccupancyReportList(CamelModel):
     items: list[OccupancyReportRead]
 
 
 # Regional economic locations.
 
 
-class DistributionKeyItem(Camel):
+class DistributionKeyItem(CamelInput):
     municipality_code: MunicipalityCode
     share: Annotated[float, Field(ge=0, le=1, examples=[0.25])]
 
 
-class EconomicLocationCreate(Camel):
+class EconomicLocationCreate(CamelInput):
     id: LocationId
     name: Annotated[str, Field(min_length=1, max_length=200)]
     region_code: Annotated[str, Field(pattern=r"^[a-z0-9-]{2,50}$|^PV\d{2}$", examples=["west-brabant"])]
@@ -198,16 +190,16 @@ class EconomicLocationCreate(Camel):
     keys: Annotated[list[DistributionKeyItem], Field(min_length=1, max_length=500)]
 
 
-class DistributionKeysReplace(Camel):
+class DistributionKeysReplace(CamelInput):
     keys: Annotated[list[DistributionKeyItem], Field(min_length=1, max_length=500)]
 
 
-class DistributionKeyRead(Out):
+class DistributionKeyRead(CamelModel):
     municipality_code: str
     share: float
 
 
-class EconomicLocationRead(Out):
+class EconomicLocationRead(CamelModel):
     id: str
     name: str
     region_code: str
@@ -217,20 +209,20 @@ class EconomicLocationRead(Out):
     updated_at: datetime
 
 
-class EconomicLocationList(BaseModel):
+class EconomicLocationList(CamelModel):
     items: list[EconomicLocationRead]
 
 
 # Fair share.
 
 
-class PipelineBeds(Out):
+class PipelineBeds(CamelModel):
     planned: int
     permit_granted: int
     under_construction: int
 
 
-class FairShareItem(Out):
+class FairShareItem(CamelModel):
     municipality_code: str
     municipality_name: str
     working_migrants: int | None = Field(
@@ -246,7 +238,7 @@ class FairShareItem(Out):
     suppressed: bool = Field(description="Some figures are withheld: they would reveal a count below the threshold.")
 
 
-class FairShareTotals(Out):
+class FairShareTotals(CamelModel):
     obligation: float | None
     operational_beds: int
     pipeline_beds: PipelineBeds
@@ -254,7 +246,7 @@ class FairShareTotals(Out):
     fulfilment: float | None
 
 
-class FairShareReport(Out):
+class FairShareReport(CamelModel):
     """The fair share of each member municipality, from the registry's statistics as of ``asOf``."""
 
     region_code: str
@@ -273,7 +265,7 @@ class FairShareReport(Out):
 # At risk.
 
 
-class AtRiskLocation(Out):
+class AtRiskLocation(CamelModel):
     id: str
     municipality_code: str
     name: str | None
@@ -284,14 +276,14 @@ class AtRiskLocation(Out):
     risks: list[Risk]
 
 
-class AtRiskMunicipality(Out):
+class AtRiskMunicipality(CamelModel):
     municipality_code: str
     locations: int
     beds: int
     residents_affected: Count
 
 
-class AtRiskReport(Out):
+class AtRiskReport(CamelModel):
     """Locations whose landlord lost its certificate, with the residents affected (registry as of ``asOf``)."""
 
     municipality_code: str | None

@@ -11,9 +11,10 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lmx_common import problems
 from lmx_common.auth import OrganisationType, Principal
 from lmx_common.problems import InvalidParam
-from services.housing import errors, repository
+from services.housing import repository
 from services.housing.models import (
     CertificateStanding,
     EconomicLocation,
@@ -51,26 +52,15 @@ def today() -> date:
     return datetime.now(UTC).date()
 
 
-def etag(row: HousingLocation | EconomicLocation) -> str:
-    return f'"{row.id}-{row.version}"'
-
-
-def check_if_match(row: HousingLocation | EconomicLocation, if_match: str | None) -> None:
-    if if_match is None:
-        raise errors.if_match_required()
-    if if_match.strip() not in (etag(row), "W/" + etag(row), "*"):
-        raise errors.stale(etag(row))
-
-
 def _own_municipality(principal: Principal) -> str:
     if principal.organisation_type != OrganisationType.MUNICIPALITY or not principal.municipality_code:
-        raise errors.forbidden("Only a municipality manages housing locations and economic locations.")
+        raise problems.forbidden("Only a municipality manages housing locations and economic locations.")
     return principal.municipality_code
 
 
 def require_manager(principal: Principal, municipality_code: str) -> None:
     if _own_municipality(principal) != municipality_code:
-        raise errors.forbidden("A municipality manages only its own locations.")
+        raise problems.forbidden("A municipality manages only its own locations.")
 
 
 # Housing locations.
@@ -82,10 +72,10 @@ async def create_location(session: AsyncSession, principal: Principal, body: Hou
     require_manager(principal, municipality)
     day = body.status_date or today()
     if day > today():
-        raise errors.invalid(InvalidParam("statusDate", "must not be in the future", "range", "body"))
+        raise problems.invalid(InvalidParam("statusDate", "must not be in the future", "range", "body"))
     location_id = body.id or f"hl-{uuid.uuid4().hex[:16]}"
     if await repository.housing_location(session, location_id) is not None:
-        raise errors.conflict(f"A housing location {location_id} exists already.")
+        raise problems.conflict(f"A housing location {location_id} exists already.")
     now = datetime.now(UTC)
     row = HousingLocation(
         id=location_id,
@@ -116,7 +106,7 @@ def update_location(row: HousingLocation, patch: HousingLocationUpdate) -> Housi
     required = {"address", "kind", "form", "beds", "landlord_kvk_number"}
     nulls = [f for f in fields & required if getattr(patch, f) is None]
     if nulls:
-        raise errors.invalid(
+        raise problems.invalid(
             *(
                 InvalidParam(HousingLocationUpdate.model_fields[f].alias or f, "may not be removed", "required", "body")
                 for f in sorted(nulls)
@@ -152,7 +142,7 @@ async def change_status(session: AsyncSession, row: HousingLocation, body: Statu
     wanted = PIPELINE.index(body.status)
     if wanted <= current:
         allowed = ", ".join(PIPELINE[current + 1 :]) or "nothing"
-        raise errors.conflict(f"A location moves forward through the pipeline: from {row.status} only to {allowed}.")
+        raise problems.conflict(f"A location moves forward through the pipeline: from {row.status} only to {allowed}.")
     day = body.date or today()
     params = []
     if day > today():
@@ -161,7 +151,7 @@ async def change_status(session: AsyncSession, row: HousingLocation, body: Statu
     if previous is not None and day < previous:
         params.append(InvalidParam("date", f"must not be before the current status's date {previous}", "range", "body"))
     if params:
-        raise errors.invalid(*params)
+        raise problems.invalid(*params)
     row.status = body.status
     setattr(row, DATE_COLUMN[body.status], day)
     row.updated_at = datetime.now(UTC)
@@ -181,11 +171,11 @@ async def report_occupancy(
     if body.date > today():
         params.append(InvalidParam("date", "must not be in the future", "range", "body"))
     if params:
-        raise errors.invalid(*params)
+        raise problems.invalid(*params)
     if row.status != "operational":
-        raise errors.conflict(f"Only an operational location reports occupancy; this one is {row.status}.")
+        raise problems.conflict(f"Only an operational location reports occupancy; this one is {row.status}.")
     if await repository.occupancy_on(session, row.id, body.date) is not None:
-        raise errors.conflict(f"Occupancy on {body.date} was reported already.")
+        raise problems.conflict(f"Occupancy on {body.date} was reported already.")
     report = OccupancyReport(
         housing_location_id=row.id,
         reported_on=body.date,
@@ -279,11 +269,11 @@ async def create_economic_location(
             )
         params += await _check_keys(session, region.code, body.keys)
     if params:
-        raise errors.invalid(*params)
+        raise problems.invalid(*params)
     if _own_municipality(principal) != body.host_municipality_code:
-        raise errors.forbidden("The host municipality records an economic location and its keys.")
+        raise problems.forbidden("The host municipality records an economic location and its keys.")
     if await repository.economic_location(session, body.id) is not None:
-        raise errors.conflict(f"An economic location {body.id} exists already.")
+        raise problems.conflict(f"An economic location {body.id} exists already.")
     now = datetime.now(UTC)
     row = EconomicLocation(
         id=body.id,
@@ -305,10 +295,10 @@ async def replace_keys(
     session: AsyncSession, principal: Principal, row: EconomicLocation, keys: Sequence[DistributionKeyItem]
 ) -> EconomicLocation:
     if _own_municipality(principal) != row.host_municipality_code:
-        raise errors.forbidden("The host municipality records an economic location and its keys.")
+        raise problems.forbidden("The host municipality records an economic location and its keys.")
     params = await _check_keys(session, row.region_code, keys)
     if params:
-        raise errors.invalid(*params)
+        raise problems.invalid(*params)
     await repository.replace_keys(session, row.id, [(k.municipality_code, k.share) for k in keys])
     row.updated_at = datetime.now(UTC)
     row.version += 1

@@ -9,6 +9,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from lmx_common.db import NAMING_CONVENTION, UtcDateTime
 from lmx_common.events import DeliveryColumns, FeedStateColumns, OutboxColumns, SubscriptionColumns
+from lmx_common.idempotency import IdempotencyKeyColumns
 from lmx_common.reference.tables import MunicipalityColumns
 
 
@@ -114,17 +115,8 @@ class ProcessingLogRecord(Base):
     occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
-class IdempotencyKey(Base):
-    """A creating request's Idempotency-Key: the hash of its body and, once done, what it created."""
-
-    __tablename__ = "idempotency_keys"
-
-    client_id: Mapped[str] = mapped_column(String(100), primary_key=True)
-    key: Mapped[str] = mapped_column(String(200), primary_key=True)
-    request_hash: Mapped[str] = mapped_column(String(64))
-    state: Mapped[str] = mapped_column(String(10))  # in-flight | done
-    resource_id: Mapped[str | None] = mapped_column(String(36))
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+class IdempotencyKey(IdempotencyKeyColumns, Base):
+    """A creating request's Idempotency-Key (docs/decisions/0014)."""
 
 
 class OutboxEvent(OutboxColumns, Base):

@@ -3,16 +3,16 @@ because codes, dates and reasons are kept while names, BSN, birth date, contact 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lmx_common.db import Database
+from lmx_common.jobs import periodic
 from services.registry import processing_log
 from services.registry.config import RegistrySettings
 from services.registry.models import Registration
@@ -65,25 +65,12 @@ async def run_once(database: Database, retention_days: int) -> int:
 
 @asynccontextmanager
 async def scheduled(database: Database, settings: RegistrySettings) -> AsyncIterator[None]:
-    """The anonymisation job, every `anonymise_interval_seconds` while the service runs."""
-    if settings.anonymise_interval_seconds <= 0:
-        yield
-        return
+    """The anonymisation job, every `anonymise_interval_seconds` while the service runs (0: never)."""
 
-    async def loop() -> None:
-        while True:
-            try:
-                count = await run_once(database, settings.retention_days)
-                if count:
-                    logger.info("anonymised departed registrations", extra={"count": count})
-            except Exception as exc:  # keep the job alive; the next round tries again
-                logger.error("anonymisation failed", extra={"errorType": type(exc).__name__})
-            await asyncio.sleep(settings.anonymise_interval_seconds)
+    async def step() -> None:
+        count = await run_once(database, settings.retention_days)
+        if count:
+            logger.info("anonymised departed registrations", extra={"count": count})
 
-    task = asyncio.create_task(loop(), name="registry-retention")
-    try:
+    async with periodic("registry-retention", settings.anonymise_interval_seconds, step, logger):
         yield
-    finally:
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from lmx_common.idempotency_migration import create_idempotency_table, drop_idempotency_table
+
 revision: str = "rg0002"
 down_revision: str | None = "rg0001"
 branch_labels: str | Sequence[str] | None = None
@@ -79,20 +81,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_processing_log"),
     )
     op.create_index("ix_processing_log_registration_id", "processing_log", ["registration_id"])
-    op.create_table(
-        "idempotency_keys",
-        sa.Column("client_id", sa.String(100), nullable=False),
-        sa.Column("key", sa.String(200), nullable=False),
-        sa.Column("request_hash", sa.String(64), nullable=False),
-        sa.Column("state", sa.String(10), nullable=False),
-        sa.Column("resource_id", sa.String(36), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("client_id", "key", name="pk_idempotency_keys"),
-    )
+    # Narrower than the default and without the created_at index, as this table was first built.
+    create_idempotency_table(state_length=10, resource_id_length=36, index_created_at=False)
 
 
 def downgrade() -> None:
-    op.drop_table("idempotency_keys")
+    drop_idempotency_table(index_created_at=False)
     op.drop_index("ix_processing_log_registration_id", table_name="processing_log")
     op.drop_table("processing_log")
     for name in (

@@ -1,4 +1,4 @@
-"""The events this service consumes: the certification feed, polled through the gateway.
+"""The certification feed consumer: the events this service consumes, polled through the gateway.
 
 ``certificate.status-changed`` (data: certificateId, kvkNumber, scheme, status, effectiveDate)
 sets the certificate's standing; a location whose landlord holds a suspended, revoked or expired
@@ -9,21 +9,21 @@ transaction as its effect and the cursor, so processing an event twice changes n
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lmx_common.db import Database
+from lmx_common.jobs import periodic
 from services.housing import repository
 from services.housing.clients import GatewayClient, UpstreamUnavailable
 from services.housing.config import HousingSettings
 
-logger = logging.getLogger("lmx.housing.events")
+logger = logging.getLogger("lmx.housing.feed_consumer")
 
 FEED = "certification"
 FEED_PATH = "/certification/v1/events"
@@ -93,34 +93,21 @@ async def poll_once(database: Database, gateway: GatewayClient, page_size: int) 
     return len(items), applied
 
 
-async def _loop(database: Database, gateway: GatewayClient, settings: HousingSettings) -> None:
-    while True:
-        read = 0
-        try:
-            read, applied = await poll_once(database, gateway, settings.event_page_size)
-            if applied:
-                logger.info("certification events applied", extra={"count": applied})
-        except asyncio.CancelledError:
-            raise
-        except UpstreamUnavailable as exc:
-            logger.info("certification feed unavailable", extra={"reason": str(exc)})
-        except Exception as exc:  # a bad page or a lost race: try again next interval
-            logger.warning("certification feed poll failed", extra={"error_type": type(exc).__name__})
-        if read < settings.event_page_size:  # a full page: more may wait, read on at once
-            await asyncio.sleep(settings.event_poll_seconds)
-
-
 @asynccontextmanager
 async def certification_consumer(
     database: Database, gateway: GatewayClient, settings: HousingSettings
 ) -> AsyncIterator[None]:
-    if settings.event_poll_seconds <= 0:
+    """Poll the feed every ``event_poll_seconds`` while the service runs (0: never)."""
+
+    async def step() -> bool:
+        try:
+            read, applied = await poll_once(database, gateway, settings.event_page_size)
+        except UpstreamUnavailable as exc:  # expected while the gateway or certification is down
+            logger.info("certification feed unavailable", extra={"reason": str(exc)})
+            return False
+        if applied:
+            logger.info("certification events applied", extra={"count": applied})
+        return read >= settings.event_page_size  # a full page: more may wait, read on at once
+
+    async with periodic("certification-feed", settings.event_poll_seconds, step, logger):
         yield
-        return
-    task = asyncio.create_task(_loop(database, gateway, settings), name="certification-feed")
-    try:
-        yield
-    finally:
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task

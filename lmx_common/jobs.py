@@ -1,0 +1,71 @@
+"""Periodic background jobs: one loop for every service's scheduled work.
+
+A job is an async ``step`` run every ``interval`` seconds for as long as an ``async with
+periodic(...)`` block lasts (a service's lifespan):
+
+- ``interval <= 0`` means never: the block runs and no task is started.
+- A step that returns ``True`` asks to run again at once (a full page was read, more may wait);
+  anything else waits for the interval. :meth:`PeriodicJob.wake` cuts the wait short.
+- A step that raises is logged (warning, ``errorType`` = the exception's class name, never its
+  message, which can quote data) and the job carries on at the next interval. Expected failures
+  a step wants logged otherwise it catches itself.
+- Leaving the block cancels the task and waits for it to end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
+
+Step = Callable[[], Awaitable[object]]
+
+
+class PeriodicJob:
+    """The loop around one step; see the module docstring for its rules."""
+
+    def __init__(self, name: str, interval: float, step: Step, logger: logging.Logger) -> None:
+        self.name = name
+        self.interval = interval
+        self.step = step
+        self.logger = logger
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Run the next step now rather than at the end of the interval."""
+        self._wake.set()
+
+    async def run_once(self) -> bool:
+        """One step with the error policy; True when it asks to run again at once."""
+        try:
+            return await self.step() is True
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # keep the job alive; the next round tries again
+            self.logger.warning(f"{self.name} failed", extra={"job": self.name, "errorType": type(exc).__name__})
+            return False
+
+    async def run(self) -> None:
+        while True:
+            if await self.run_once():
+                continue
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+            self._wake.clear()
+
+
+@asynccontextmanager
+async def periodic(name: str, interval: float, step: Step, logger: logging.Logger) -> AsyncIterator[PeriodicJob]:
+    """Run ``step`` every ``interval`` seconds while the block lasts (never when ``interval <= 0``)."""
+    job = PeriodicJob(name, interval, step, logger)
+    if interval <= 0:
+        yield job
+        return
+    task = asyncio.create_task(job.run(), name=name)
+    try:
+        yield job
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
