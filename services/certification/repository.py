@@ -9,8 +9,27 @@ from sqlalchemy import ColumnElement, String, and_, cast, false, func, or_, sele
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lmx_common.auth import OrganisationType, Principal
-from services.certification.models import Certificate, CertificateStatusChange, Organisation, Report, ReportNote
+from services.certification.models import (
+    Certificate,
+    CertificateStatusChange,
+    Organisation,
+    Report,
+    ReportNote,
+    Scheme,
+)
 from services.certification.rules import SEES_ALL_REPORTS
+
+
+async def schemes(session: AsyncSession) -> Sequence[Scheme]:
+    return (await session.execute(select(Scheme).order_by(Scheme.code))).scalars().all()
+
+
+async def scheme_codes(session: AsyncSession) -> list[str]:
+    return list((await session.execute(select(Scheme.code).order_by(Scheme.code))).scalars())
+
+
+async def status_change(session: AsyncSession, change_id: int) -> CertificateStatusChange | None:
+    return await session.get(CertificateStatusChange, change_id)
 
 
 async def organisation(session: AsyncSession, kvk_number: str) -> Organisation | None:

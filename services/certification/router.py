@@ -6,7 +6,6 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
-from sqlalchemy import select
 
 from lmx_common import problems
 from lmx_common.auth import current_principal
@@ -33,7 +32,6 @@ from services.certification.models import (
     Organisation,
     Report,
     ReportNote,
-    Scheme,
 )
 from services.certification.schemas import (
     Actor,
@@ -87,7 +85,7 @@ def _after(cursor: str | None) -> str | None:
 
 @router.get("/schemes", response_model=SchemeList, tags=["reference"], summary="Certification schemes")
 async def list_schemes(session: SessionDep) -> SchemeList:
-    rows = (await session.execute(select(Scheme).order_by(Scheme.code))).scalars()
+    rows = await repository.schemes(session)
     return SchemeList(items=[SchemeRead.model_validate(r) for r in rows])
 
 
@@ -164,7 +162,7 @@ async def organisation_status(kvk_number: KvkPath, _caller: ReaderDep, session: 
     if row is None:
         raise problems.not_found("organisation")
     on = service.today()
-    schemes = list((await session.execute(select(Scheme.code).order_by(Scheme.code))).scalars())
+    schemes = await repository.scheme_codes(session)
     certificates = list(await repository.organisation_certificates(session, kvk_number))
     standings = service.standing(certificates, schemes, on)
     valid = {s.scheme for s in standings if s.valid_today}
@@ -348,7 +346,7 @@ async def create_status_change(
         return str(change.id), change
 
     async def replay(change_id: str) -> CertificateStatusChange:
-        change = await session.get(CertificateStatusChange, int(change_id))
+        change = await repository.status_change(session, int(change_id))
         assert change is not None
         return change
 
