@@ -15,8 +15,8 @@ import pytest
 from tests.conftest import IN_CI, assert_problem
 from tests.support.servers import echo_app, serve
 from tests.support.stack import start_lab_gateway
-from tests.test_conventions import assert_standard_headers
-from tests.test_plumbing import Collect
+from tests.api.test_conventions import assert_standard_headers
+from tests.unit.test_plumbing import Collect
 
 
 @pytest.fixture(scope="module")

@@ -136,7 +136,7 @@ async def test_processing_the_same_event_twice_changes_nothing(backend):
 
 
 def test_no_code_path_of_the_housing_service_opens_another_services_database():
-    root = Path(__file__).resolve().parent.parent / "services" / "housing"
+    root = Path(__file__).resolve().parents[2] / "services" / "housing"
     for path in root.rglob("*.py"):
         tree = ast.parse(path.read_text(), filename=str(path))
         for node in ast.walk(tree):
