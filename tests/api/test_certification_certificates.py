@@ -17,19 +17,6 @@ ALLOWED = [(a, b) for a, targets in CERTIFICATE_TRANSITIONS.items() for b in tar
 FORBIDDEN = [(a, b) for a in STATUSES for b in STATUSES if b not in CERTIFICATE_TRANSITIONS[a]]
 
 
-def test_the_machine_is_the_one_the_issue_specifies():
-    assert CERTIFICATE_TRANSITIONS == {
-        "applied": ("provisional", "granted", "refused"),
-        "provisional": ("granted", "revoked", "refused"),
-        "granted": ("suspended", "revoked", "ended", "expired"),
-        "suspended": ("granted", "revoked"),
-        "revoked": (),
-        "refused": (),
-        "ended": (),
-        "expired": (),
-    }
-
-
 async def test_every_allowed_transition_works(stack, http):
     nau = await certifier(stack, http)
     for source, target in ALLOWED:
