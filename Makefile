@@ -21,9 +21,13 @@ run: $(INSTALLED)
 test: $(INSTALLED)
 	$(PY) -m pytest -q -p no:cacheprovider
 
+## ruff; mypy (strict); the architecture contracts
+## (lint-imports, pyproject [tool.importlinter]) and the migrations' imports.
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
+	$(PY) tools/check_migration_imports.py
 
 ## Benchmarks (never part of `make test`); see docs/performance.md.
 bench: $(INSTALLED)
