@@ -21,7 +21,7 @@ run: $(INSTALLED)
 test: $(INSTALLED)
 	$(PY) -m pytest -q -p no:cacheprovider
 
-## ruff; mypy (strict); the architecture contracts
+## ruff; mypy (strict; tests and bench too, see docs/decisions/0019); the architecture contracts
 ## (lint-imports, pyproject [tool.importlinter]) and the migrations' imports.
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .

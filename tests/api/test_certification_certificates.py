@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -54,7 +55,7 @@ async def test_only_certifiers_change_status(stack, http, org_type):
     nau = await certifier(stack, http)
     certificate = await make_certificate(nau, "granted")
     # Even with the write scope, an organisation that is not a certifier is refused.
-    extra = {"province_code": "PV30"} if org_type == "province" else {}
+    extra: dict[str, Any] = {"province_code": "PV30"} if org_type == "province" else {}
     other = await api(stack, http, org_type=org_type, scopes=("certification:read", "certification:write"), **extra)
     response = await other.post(
         f"/v1/certificates/{certificate['id']}/status-changes", {"status": "revoked", "reason": "not mine"}

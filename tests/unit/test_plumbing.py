@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+from typing import Any
 
 import httpx
 import pytest
@@ -63,7 +64,7 @@ def test_json_logs_carry_no_exception_message():
 
 async def test_jwks_source_caches_and_refreshes_for_an_unknown_kid():
     calls = []
-    keys = {"keys": []}
+    keys: dict[str, list[Any]] = {"keys": []}
 
     def handler(request: httpx.Request) -> httpx.Response:
         calls.append(request.url.path)

@@ -56,7 +56,7 @@ PRINCIPALS = [
     principal(OrganisationType.PROVINCE),
 ]
 
-WRONG_TYPES = [None, 1, 1.5, True, [], {}, ["x"]]
+WRONG_TYPES: list[Any] = [None, 1, 1.5, True, [], {}, ["x"]]
 # Candidate values per field: canonical valid ones, valid ones in another form, invalid ones.
 CANDIDATES: dict[str, list[Any]] = {
     "person.bsn": [
