@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench install clean
+.PHONY: run test test-unit lint typecheck bench install clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,13 +17,22 @@ install: $(INSTALLED)
 run: $(INSTALLED)
 	$(VENV)/bin/lmx up
 
-## Every test suite, on SQLite and on PostgreSQL (set LMX_TEST_POSTGRES_URL to use another server).
+## Every test suite, on SQLite and on PostgreSQL (set LMX_TEST_POSTGRES_URL to use another server):
+## tests/unit, tests/api and tests/e2e (docs/decisions/0009-testing.md).
 test: $(INSTALLED)
 	$(PY) -m pytest -q -p no:cacheprovider
 
+## The unit tier alone: pure rules and plumbing, no database server, no stack, no processes (seconds).
+test-unit: $(INSTALLED)
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit
+
+## ruff; mypy (strict; tests and bench too, see docs/decisions/0021); the architecture contracts
+## (lint-imports, pyproject [tool.importlinter]) and the migrations' imports.
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
+	$(PY) tools/check_migration_imports.py
 
 ## Benchmarks (never part of `make test`); see docs/performance.md.
 bench: $(INSTALLED)

@@ -99,7 +99,7 @@ def gateway_without_rate_limit() -> Any:
         async def check(self, key: str, anonymous: bool = False) -> float | None:
             return None
 
-    gateway.main.RateLimiter = AllowAll  # type: ignore[misc]
+    gateway.main.RateLimiter = AllowAll  # type: ignore[attr-defined]
     return gateway.main.create_app()
 
 

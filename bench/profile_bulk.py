@@ -64,7 +64,7 @@ async def one_request(database: Database, vault: BsnVault, payload: bytes) -> in
 
 
 async def admin(url: str, statement: str) -> None:
-    import asyncpg
+    import asyncpg  # type: ignore[import-untyped]
 
     connection = await asyncpg.connect(url)
     try:

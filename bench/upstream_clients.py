@@ -32,11 +32,14 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from starlette.responses import Response as StarletteResponse
 
 HOST = "127.0.0.1"
 RESULTS_FILE = Path(__file__).resolve().parent / "results" / "upstream_clients.txt"
@@ -96,7 +99,7 @@ def build_upstream_app() -> Any:
     return app
 
 
-def _raw_target(scope: dict[str, Any]) -> str:
+def _raw_target(scope: MutableMapping[str, Any]) -> str:
     """Path and query exactly as the client sent them (still percent-encoded)."""
     path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
     query = scope["query_string"].decode("latin-1")
@@ -111,7 +114,7 @@ def _response_headers(raw: Sequence[tuple[bytes, bytes]]) -> list[tuple[bytes, b
     return [(k.lower(), v) for k, v in raw if k.lower() not in DROP_RESPONSE_HEADERS]
 
 
-def _make_response(status: int, body: bytes, raw_headers: Sequence[tuple[bytes, bytes]]) -> Any:
+def _make_response(status: int, body: bytes, raw_headers: Sequence[tuple[bytes, bytes]]) -> StarletteResponse:
     from starlette.responses import Response
 
     response = Response(content=body, status_code=status)  # sets content-length

@@ -28,7 +28,7 @@ RUN_ID = uuid.uuid4().hex[:8]
 
 
 async def _postgres_admin(statements: list[str]) -> None:
-    import asyncpg
+    import asyncpg  # type: ignore[import-untyped]
 
     url = make_url(POSTGRES_URL)
     connection = await asyncpg.connect(

@@ -112,7 +112,7 @@ def gateway_settings(urls: dict[str, str], port: int, **overrides: Any) -> Gatew
 def start_stack(exits: ExitStack, urls: dict[str, str]) -> Stack:
     gateway_port = free_port()
     issuer = ISSUER_PLACEHOLDER.format(port=gateway_port)
-    common = {"jwks_url": issuer + "/.well-known/jwks.json", "token_issuer": issuer}
+    common: dict[str, Any] = {"jwks_url": issuer + "/.well-known/jwks.json", "token_issuer": issuer}
     registry = exits.enter_context(serve(create_registry(RegistrySettings(database_url=urls["registry"], **common))))
     certification = exits.enter_context(
         serve(create_certification(CertificationSettings(database_url=urls["certification"], **common, **FAST_EVENTS)))

@@ -68,7 +68,7 @@ async def _run(url: str, requested: list[str]) -> None:
             ).all()
             assert len(history) == accepted  # no entry for a refused change
             for (before, after), (next_before, _) in itertools.pairwise(history):
-                assert next_before == after and after in CERTIFICATE_TRANSITIONS[before]
+                assert before is not None and next_before == after and after in CERTIFICATE_TRANSITIONS[before]
             events = (
                 await session.execute(select(func.count()).where(OutboxEvent.subject == f"certificates/{row.id}"))
             ).scalar_one()

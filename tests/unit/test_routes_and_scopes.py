@@ -122,7 +122,7 @@ def test_the_declaration_writes_the_openapi_security_requirement():
     from contextlib import asynccontextmanager
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI):  # type: ignore[no-untyped-def]
+    async def lifespan(_app: FastAPI):
         yield
 
     app = build_app(

@@ -14,15 +14,15 @@ from typing import Any
 
 import httpx
 
-from tests.support.housing import kvk, make_location
-from tests.support.registrations import make_registration
-from tests.support.servers import free_port
-from tests.test_e2e import (
+from tests.e2e.test_lmx_up import (
     COMPONENTS,
     Running,
     environment,  # noqa: F401 - the fixture: SQLite and PostgreSQL
     stop,
 )
+from tests.support.housing import kvk, make_location
+from tests.support.registrations import make_registration
+from tests.support.servers import free_port
 
 HALDERBERGE = "GM1655"
 

@@ -131,8 +131,8 @@ async def test_idempotency_key(stack, http, halderberge):
     ]["clientId"]
     from datetime import UTC, datetime
 
+    from lmx_common.db import Database
     from services.registry.idempotency import body_hash
-    from tests.support.db import Database
 
     database = Database(stack.database_urls["registry"])
     payload = json.dumps(make_registration()).encode()
@@ -258,7 +258,7 @@ async def test_list_filters_and_pages_through_what_the_caller_sees(stack, http):
             }
         )
         ids.append((await create(stack, http, headers, body)).json()["id"])
-    url = api(stack) + "/registrations?residenceMunicipalityCode=GM0777&pageSize=3"
+    url: str | None = api(stack) + "/registrations?residenceMunicipalityCode=GM0777&pageSize=3"
     seen = []
     while url:
         page = (await http.get(url, headers=headers)).json()

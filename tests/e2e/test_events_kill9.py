@@ -21,7 +21,7 @@ from tests.conftest import Backend, create_postgres_databases, drop_postgres_dat
 from tests.support.servers import free_port
 from tests.support.webhooks import eventually, receiver
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

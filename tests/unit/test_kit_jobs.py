@@ -45,7 +45,7 @@ async def test_a_failing_step_is_logged_by_type_and_the_job_keeps_going(caplog):
             await wait_until(lambda: len(runs) >= 3)
     failures = [r for r in caplog.records if r.name == "lmx.test.jobs"]
     assert len(failures) == 1
-    assert failures[0].errorType == "RuntimeError" and failures[0].job == "flaky-job"  # type: ignore[attr-defined]
+    assert failures[0].errorType == "RuntimeError" and failures[0].job == "flaky-job"
     assert "secret detail" not in failures[0].getMessage()
 
 

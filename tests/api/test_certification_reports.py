@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.conftest import assert_problem
@@ -20,7 +22,7 @@ async def _file(stack, http, **overrides) -> tuple[Api, dict]:
     return reporter, response.json()
 
 
-PARTIES = {
+PARTIES: dict[str, tuple[dict[str, Any], bool]] = {
     # name: (client kwargs, sees details)
     "municipality-concerned": (dict(org_type="municipality", municipality_code="GM1655"), True),
     "other-municipality": (dict(org_type="municipality", municipality_code="GM0758"), False),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
 
@@ -105,7 +106,7 @@ def brute_municipalities(data):
     def when(value):
         return date.fromisoformat(str(value)[:10]) if value else None
 
-    counts = {code: Counter() for code in ZEELAND}
+    counts: dict[str, Counter[Any]] = {code: Counter() for code in ZEELAND}
     for r in data:
         if r["status"] == "active":
             if r["work_municipality_code"] in counts:

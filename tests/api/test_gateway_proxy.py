@@ -12,11 +12,11 @@ from contextlib import ExitStack
 import httpx
 import pytest
 
+from tests.api.test_conventions import assert_standard_headers
 from tests.conftest import IN_CI, assert_problem
+from tests.support.logs import Collect
 from tests.support.servers import echo_app, serve
 from tests.support.stack import start_lab_gateway
-from tests.test_conventions import assert_standard_headers
-from tests.test_plumbing import Collect
 
 
 @pytest.fixture(scope="module")

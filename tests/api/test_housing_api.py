@@ -117,7 +117,7 @@ async def test_distribution_keys_must_sum_to_one(stack, http, backend):
     region = await add_region(backend, [A, B, C, "GM0119"])
     host = await municipality(stack, http, A)
     base = stack.gateway + "/housing/v1/economic-locations"
-    body = {
+    body: dict[str, Any] = {
         "id": unique_id("el"),
         "name": "Test park",
         "regionCode": region,

@@ -14,6 +14,12 @@ runner = CliRunner()
 KID = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
+def kid_in(output: str) -> str:
+    found = KID.search(output)
+    assert found, output
+    return found.group(0)
+
+
 @pytest.fixture
 def workdir(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -49,10 +55,10 @@ def test_migrate_and_reference_load_are_idempotent(workdir):
 def test_keys_ensure_rotate_and_list(workdir):
     created = invoke("keys", "ensure")
     assert "created signing key" in created.output
-    kid = KID.search(created.output).group(0)
+    kid = kid_in(created.output)
     assert f"active signing key {kid}" in invoke("keys", "ensure").output
     rotated = invoke("keys", "rotate")
-    new_kid = KID.search(rotated.output).group(0)
+    new_kid = kid_in(rotated.output)
     assert new_kid != kid
     listing = invoke("keys", "list").output
     assert kid in listing and new_kid in listing
