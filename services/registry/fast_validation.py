@@ -4,7 +4,7 @@
 create body *as a client normally sends it* (lowerCamelCase keys, strings, ISO dates, a postcode
 as ``1234AB``, ASCII digits), and ``None`` for anything else. ``None`` does not mean "invalid": the
 caller then runs the full pydantic model (:class:`~services.registry.schemas.RegistrationCreate`)
-and :func:`~services.registry.service.cross_field_problems`, which accept what they accept
+and :func:`~services.registry.validation.cross_field_problems`, which accept what they accept
 (snake_case keys, ``1234 ab``, …) and word every error. So this module may be stricter than the
 model, never more lenient, and must give the same values the model gives; the test
 ``tests/test_registry_bulk_fast_path.py`` holds it to that.
@@ -52,7 +52,7 @@ class Checker:
         self.today = today
         self.oldest_birth = today - timedelta(days=365 * 100)
         self.latest_arrival = today + validation.MAX_ARRIVAL_AHEAD
-        # service.check_may_register: registrars only, and a municipality only its own migrants.
+        # visibility.check_may_register: registrars only, and a municipality only its own migrants.
         self.may_register = principal.organisation_type in REGISTRARS
         self.only_municipality = principal.organisation_type == OrganisationType.MUNICIPALITY
         self.own_municipality = principal.municipality_code
@@ -140,7 +140,7 @@ class Checker:
             if start_date is None or start_date < validation.EARLIEST_DATE:
                 return None
 
-        # Dates and the rules across fields (service.cross_field_problems).
+        # Dates and the rules across fields (validation.cross_field_problems).
         arrival = _date(document.get("arrivalDate"))
         if arrival is None or not validation.EARLIEST_DATE <= arrival <= self.latest_arrival:
             return None

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
@@ -14,17 +14,16 @@ from pydantic_core import to_json
 from sqlalchemy import String, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lmx_common.auth import OrganisationType, Principal, require_scopes
+from lmx_common.auth import OrganisationType, Principal
 from lmx_common.problems import InvalidParam, invalid_input
 from lmx_common.reference import municipalities
-from services.registry.dependencies import SessionDep, SettingsDep
+from services.registry.dependencies import SessionDep, SettingsDep, Statistician
 from services.registry.models import Registration, RegistrationActiveCount
 from services.registry.suppression import grid_lines, grid_values, suppress, suppress_grid
 from services.registry.visibility import EXACT_STATISTICS_SCOPE, PERSON_LEVEL_SCOPE
 
 router = APIRouter(prefix="/v1/statistics", tags=["statistics"])
 CELLS_PER_SLICE = 5000  # of the work-residence document, streamed
-Statistician = Annotated[Principal, Depends(require_scopes("registry:statistics"))]
 ProvinceCode = Annotated[str | None, Query(alias="provinceCode", pattern=r"^PV\d{2}$")]
 MunicipalityCode = Annotated[str | None, Query(alias="municipalityCode", pattern=r"^GM\d{4}$")]
 
