@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from sqlalchemy import String, Table, and_, func, select
 from sqlalchemy import cast as sql_cast
@@ -152,7 +152,9 @@ async def processing_log_records(
 # Statistics: counts only, never a person.
 
 
-async def active_by_municipality(session: AsyncSession, side: str, codes: Sequence[str] | None) -> dict[str, int]:
+async def active_by_municipality(
+    session: AsyncSession, side: Literal["work", "residence"], codes: Sequence[str] | None
+) -> dict[str, int]:
     """Active registrations per work or residence municipality (side "work" or "residence"), from the
     per-pair counts the database keeps (ADR 0017); all municipalities, or those in codes."""
     column = getattr(RegistrationActiveCount, f"{side}_municipality_code")
@@ -165,7 +167,7 @@ async def active_by_municipality(session: AsyncSession, side: str, codes: Sequen
 
 
 async def flows_by_residence(
-    session: AsyncSession, event: str, start: date, end: date, codes: Sequence[str] | None
+    session: AsyncSession, event: Literal["arrival", "departure"], start: date, end: date, codes: Sequence[str] | None
 ) -> dict[str, int]:
     """Arrivals or departures (event "arrival" or "departure") from start to end, per residence
     municipality; all municipalities, or those in codes."""
