@@ -32,7 +32,8 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from lmx_common.auth import OrganisationType, Principal  # noqa: E402
 from lmx_common.db import Database  # noqa: E402
 from lmx_common.migrations import upgrade  # noqa: E402
-from services.registry import bulk, events, processing_log  # noqa: E402
+from services.registry import bulk, service  # noqa: E402
+from services.registry.context import RequestContext  # noqa: E402
 from services.registry.crypto import BsnVault  # noqa: E402
 from tests.support.registrations import make_registration  # noqa: E402
 
@@ -53,11 +54,7 @@ def body(lines: int) -> bytes:
 async def one_request(database: Database, vault: BsnVault, payload: bytes) -> int:
     async with database.sessionmaker() as session:
         lines = bulk.parse(payload, "application/x-ndjson")
-        result, created = await bulk.import_lines(session, PRINCIPAL, lines, vault)
-        await processing_log.record(session, None, PRINCIPAL, "create", [c.id for c in created])
-        await events.registrations_created(
-            session, [(c.work_municipality_code, c.residence_municipality_code) for c in created]
-        )
+        result = await service.bulk_create(session, RequestContext(PRINCIPAL), lines, vault)
         json.dumps(result)
         await session.commit()
     return int(result["created"])

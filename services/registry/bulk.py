@@ -8,48 +8,26 @@ import json
 import uuid
 from datetime import UTC, date, datetime
 from operator import itemgetter
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
-from sqlalchemy import Table
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lmx_common.auth import Principal
-from lmx_common.db import insert_rows
 from lmx_common.problems import ProblemError, validation_params
-from services.registry import errors, fast_validation, service
+from services.registry import errors, fast_validation, fields, repository
 from services.registry.crypto import BsnVault
-from services.registry.models import Registration
 from services.registry.schemas import RegistrationCreate
+from services.registry.validation import cross_field_problems
+from services.registry.visibility import check_may_register
 
-# CSV columns and where they go in the JSON body.
-CSV_COLUMNS: dict[str, tuple[str, ...]] = {
-    "bsn": ("person", "bsn"),
-    "givenNames": ("person", "givenNames"),
-    "surname": ("person", "surname"),
-    "dateOfBirth": ("person", "dateOfBirth"),
-    "nationality": ("person", "nationality"),
-    "email": ("person", "contact", "email"),
-    "phone": ("person", "contact", "phone"),
-    "registrationType": ("registrationType",),
-    "channel": ("channel",),
-    "residenceMunicipalityCode": ("residence", "municipalityCode"),
-    "residencePostcode": ("residence", "postcode"),
-    "residenceHouseNumber": ("residence", "houseNumber"),
-    "housingLocationId": ("residence", "housingLocationId"),
-    "workMunicipalityCode": ("work", "municipalityCode"),
-    "employerKvkNumber": ("work", "employerKvkNumber"),
-    "agencyKvkNumber": ("work", "agencyKvkNumber"),
-    "economicLocationId": ("work", "economicLocationId"),
-    "workStartDate": ("work", "startDate"),
-    "arrivalDate": ("arrivalDate",),
-    "expectedEndDate": ("expectedEndDate",),
-}
+# CSV columns and where they go in the JSON body (fields.FIELDS).
+CSV_COLUMNS = fields.CSV_COLUMNS
 
-
-_WORK = service.REGISTRATION_COLUMNS.index("work_municipality_code")
-_RESIDENCE = service.REGISTRATION_COLUMNS.index("residence_municipality_code")
+_BSN = fields.BSN.column
+_WORK = fields.REGISTRATION_COLUMNS.index("work_municipality_code")
+_RESIDENCE = fields.REGISTRATION_COLUMNS.index("residence_municipality_code")
 
 
 def _nest(row: dict[str, str]) -> dict[str, Any]:
@@ -113,12 +91,12 @@ def _checked_slowly(document: Any, principal: Principal) -> dict[str, Any] | lis
         body = RegistrationCreate.model_validate(document)
     except ValidationError as exc:
         return [p.as_dict() for p in validation_params(exc.errors())]
-    problems = [p.as_dict() for p in service.cross_field_problems(body)]
+    problems = [p.as_dict() for p in cross_field_problems(body)]
     try:
-        service.check_may_register(principal, body)
+        check_may_register(principal, body)
     except ProblemError as exc:
         problems.append({"name": "line", "code": "forbidden", "reason": exc.detail})
-    return problems or service.plain_fields(body)
+    return problems or fields.plain_fields(body)
 
 
 async def import_lines(
@@ -147,8 +125,8 @@ async def import_lines(
         results.append(result)
         accepted.append((result, plain))
 
-    pseudonyms = [vault.pseudonym(plain["bsn"]) if plain["bsn"] else None for _, plain in accepted]
-    taken = await service.active_pseudonyms(session, [p for p in pseudonyms if p])
+    pseudonyms = [vault.pseudonym(plain[_BSN]) if plain[_BSN] else None for _, plain in accepted]
+    taken = await repository.active_pseudonyms(session, [p for p in pseudonyms if p])
     seen: set[str] = set()
     now = datetime.now(UTC)
     rows: list[tuple[Any, ...]] = []
@@ -162,8 +140,8 @@ async def import_lines(
                 continue
             seen.add(pseudonym)
         registration_id = str(uuid.uuid4())
-        encrypted = vault.encrypt(plain["bsn"]) if pseudonym else None
-        rows.append(service.registration_values(registration_id, pseudonym, encrypted, plain, principal, now))
+        encrypted = vault.encrypt(plain[_BSN]) if pseudonym else None
+        rows.append(fields.registration_values(registration_id, pseudonym, encrypted, plain, principal, now))
         created.append(Created(registration_id, plain["work_municipality_code"], plain["residence_municipality_code"]))
         result["id"] = registration_id
     # In (work, residence) order: below the COPY threshold the rows go in one statement each, and the
@@ -171,7 +149,7 @@ async def import_lines(
     # writer means two imports cannot deadlock on them.
     rows.sort(key=itemgetter(_WORK, _RESIDENCE))
     try:
-        await insert_rows(session, cast(Table, Registration.__table__), service.REGISTRATION_COLUMNS, rows)
+        await repository.insert_registrations(session, fields.REGISTRATION_COLUMNS, rows)
     except IntegrityError as exc:  # another request registered one of these BSNs meanwhile
         raise ProblemError(
             409,

@@ -3,11 +3,20 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lmx_common.db import request_session
+from lmx_common.auth import CallerDep, Principal, require_scopes
+from lmx_common.db import Database, request_session
+from lmx_common.scopes import Scope
 from services.registry.config import RegistrySettings
+from services.registry.context import NO_TRACE, RequestContext
 from services.registry.crypto import BsnVault
 
 SessionDep = Annotated[AsyncSession, Depends(request_session, scope="function")]
+
+# The scopes of the registry's endpoints.
+Reader = Annotated[Principal, Depends(require_scopes(Scope.REGISTRY_READ))]
+Writer = Annotated[Principal, Depends(require_scopes(Scope.REGISTRY_WRITE))]
+Auditor = Annotated[Principal, Depends(require_scopes(Scope.AUDIT_READ, Scope.REGISTRY_READ))]
+Statistician = Annotated[Principal, Depends(require_scopes(Scope.REGISTRY_STATISTICS))]
 
 
 async def get_vault(request: Request) -> BsnVault:
@@ -20,5 +29,23 @@ async def get_settings(request: Request) -> RegistrySettings:
     return settings
 
 
+async def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+async def get_context(request: Request, principal: CallerDep) -> RequestContext:
+    """The caller with the request's trace and transaction ids (set by the kit's middleware)."""
+    state = request.state
+    trace = getattr(state, "trace", None)
+    return RequestContext(
+        principal=principal,
+        trace_id=trace.trace_id if trace is not None else NO_TRACE,
+        transaction_id=getattr(state, "transaction_id", None),
+    )
+
+
 VaultDep = Annotated[BsnVault, Depends(get_vault)]
 SettingsDep = Annotated[RegistrySettings, Depends(get_settings)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
+ContextDep = Annotated[RequestContext, Depends(get_context)]

@@ -4,7 +4,7 @@
 create body *as a client normally sends it* (lowerCamelCase keys, strings, ISO dates, a postcode
 as ``1234AB``, ASCII digits), and ``None`` for anything else. ``None`` does not mean "invalid": the
 caller then runs the full pydantic model (:class:`~services.registry.schemas.RegistrationCreate`)
-and :func:`~services.registry.service.cross_field_problems`, which accept what they accept
+and :func:`~services.registry.validation.cross_field_problems`, which accept what they accept
 (snake_case keys, ``1234 ab``, …) and word every error. So this module may be stricter than the
 model, never more lenient, and must give the same values the model gives; the test
 ``tests/test_registry_bulk_fast_path.py`` holds it to that.
@@ -21,14 +21,15 @@ import iso3166
 
 from lmx_common.auth import OrganisationType, Principal
 from lmx_common.reference import municipalities
-from services.registry import validation
+from services.registry import fields, validation
 from services.registry.visibility import REGISTRARS
 
-_PERSON_KEYS = frozenset({"bsn", "givenNames", "surname", "dateOfBirth", "nationality", "contact"})
-_CONTACT_KEYS = frozenset({"email", "phone"})
-_RESIDENCE_KEYS = frozenset({"municipalityCode", "postcode", "houseNumber", "housingLocationId"})
-_WORK_KEYS = frozenset({"municipalityCode", "employerKvkNumber", "agencyKvkNumber", "economicLocationId", "startDate"})
-_BODY_KEYS = frozenset({"person", "registrationType", "channel", "residence", "work", "arrivalDate", "expectedEndDate"})
+# The keys of a create body and its sub-objects, from the field map.
+_BODY_KEYS = fields.keys_under()
+_PERSON_KEYS = fields.keys_under("person")
+_CONTACT_KEYS = fields.keys_under("person.contact")
+_RESIDENCE_KEYS = fields.keys_under("residence")
+_WORK_KEYS = fields.keys_under("work")
 _REGISTRATION_TYPES = frozenset({"rni", "brp-resident", "none"})
 _CHANNELS = frozenset({"digital", "desk", "mobile-desk"})
 _POSTCODE_EXCLUDED = frozenset({"SA", "SD", "SS"})  # python-stdnum's list
@@ -39,10 +40,49 @@ _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}").fullmatch
 _DIGITS_9 = re.compile(r"[0-9]{9}").fullmatch
 _DIGITS_8 = re.compile(r"[0-9]{8}").fullmatch
 _POSTCODE = re.compile(r"[1-9][0-9]{3}[A-Z]{2}").fullmatch
-_HOUSE_NUMBER = re.compile(r"[1-9][0-9]{0,4}( ?[A-Za-z0-9-]{1,6})?").fullmatch
-_LOCATION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}").fullmatch
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+").fullmatch
 _PHONE = re.compile(r"\+?[0-9 ()-]{6,20}").fullmatch
+
+# The fields this module's code checks one by one; the others are optional text fields checked by
+# their pattern in the field map (fields.Field.pattern), in the sub-object that holds them.
+_CHECKED_HERE = frozenset(
+    {
+        "person.bsn",
+        "person.givenNames",
+        "person.surname",
+        "person.dateOfBirth",
+        "person.nationality",
+        "person.contact.email",
+        "person.contact.phone",
+        "registrationType",
+        "channel",
+        "residence.municipalityCode",
+        "residence.postcode",
+        "work.municipalityCode",
+        "work.employerKvkNumber",
+        "work.startDate",
+        "arrivalDate",
+        "expectedEndDate",
+    }
+)
+_GROUPS = ("residence", "work")  # where a pattern-checked field may stand
+_PATTERN_CHECKED: dict[str, tuple[tuple[str, str, Callable[[str], object]], ...]] = {
+    group: tuple(
+        (f.keys[-1], f.column, re.compile(f.pattern.removeprefix("^").removesuffix("$")).fullmatch)
+        for f in fields.FIELDS
+        if f.pattern is not None and f.path not in _CHECKED_HERE and ".".join(f.keys[:-1]) == group
+    )
+    for group in _GROUPS
+}
+# A field the fast path cannot check (no code here, no pattern, or a pattern outside _GROUPS)
+# turns it off: every line then goes through the pydantic model. tests/test_registry_fields.py
+# requires this to be empty.
+UNCHECKED = tuple(
+    f.path
+    for f in fields.FIELDS
+    if f.path not in _CHECKED_HERE
+    and not any(f.column == column for checks in _PATTERN_CHECKED.values() for _, column, _ in checks)
+)
 
 
 class Checker:
@@ -52,8 +92,8 @@ class Checker:
         self.today = today
         self.oldest_birth = today - timedelta(days=365 * 100)
         self.latest_arrival = today + validation.MAX_ARRIVAL_AHEAD
-        # service.check_may_register: registrars only, and a municipality only its own migrants.
-        self.may_register = principal.organisation_type in REGISTRARS
+        # visibility.check_may_register: registrars only, and a municipality only its own migrants.
+        self.may_register = principal.organisation_type in REGISTRARS and not UNCHECKED
         self.only_municipality = principal.organisation_type == OrganisationType.MUNICIPALITY
         self.own_municipality = principal.municipality_code
         self.municipality_codes = municipalities().keys()
@@ -118,10 +158,6 @@ class Checker:
             and postcode[4:] not in _POSTCODE_EXCLUDED
         ):
             return None
-        house_number = residence.get("houseNumber")
-        housing_location_id = residence.get("housingLocationId")
-        if not (_absent_or(house_number, _HOUSE_NUMBER) and _absent_or(housing_location_id, _LOCATION_ID)):
-            return None
 
         # Work.
         work_code = work.get("municipalityCode")
@@ -130,17 +166,13 @@ class Checker:
         employer = work.get("employerKvkNumber")
         if type(employer) is not str or not _DIGITS_8(employer):
             return None
-        agency = work.get("agencyKvkNumber")
-        economic_location_id = work.get("economicLocationId")
-        if not (_absent_or(agency, _DIGITS_8) and _absent_or(economic_location_id, _LOCATION_ID)):
-            return None
         start_date = None
         if work.get("startDate") is not None:
             start_date = _date(work["startDate"])
             if start_date is None or start_date < validation.EARLIEST_DATE:
                 return None
 
-        # Dates and the rules across fields (service.cross_field_problems).
+        # Dates and the rules across fields (validation.cross_field_problems).
         arrival = _date(document.get("arrivalDate"))
         if arrival is None or not validation.EARLIEST_DATE <= arrival <= self.latest_arrival:
             return None
@@ -155,28 +187,36 @@ class Checker:
         if self.only_municipality and self.own_municipality not in (residence_code, work_code):
             return None
 
-        return {
-            "bsn": bsn,
-            "given_names": given_names,
-            "surname": surname,
-            "date_of_birth": born,
-            "nationality": nationality,
-            "contact_email": email,
-            "contact_phone": phone,
-            "registration_type": registration_type,
-            "channel": channel,
-            "residence_municipality_code": residence_code,
-            "residence_postcode": postcode,
-            "residence_house_number": house_number,
-            "housing_location_id": housing_location_id,
-            "work_municipality_code": work_code,
-            "employer_kvk_number": employer,
-            "agency_kvk_number": agency,
-            "economic_location_id": economic_location_id,
-            "work_start_date": start_date,
-            "arrival_date": arrival,
-            "expected_end_date": expected_end,
-        }
+        row = _ROW.copy()  # the columns in the order of the field map, as plain_fields gives them
+        row["bsn"] = bsn
+        row["given_names"] = given_names
+        row["surname"] = surname
+        row["date_of_birth"] = born
+        row["nationality"] = nationality
+        row["contact_email"] = email
+        row["contact_phone"] = phone
+        row["registration_type"] = registration_type
+        row["channel"] = channel
+        row["residence_municipality_code"] = residence_code
+        row["residence_postcode"] = postcode
+        row["work_municipality_code"] = work_code
+        row["employer_kvk_number"] = employer
+        row["work_start_date"] = start_date
+        row["arrival_date"] = arrival
+        row["expected_end_date"] = expected_end
+        # The optional text fields checked by their pattern alone.
+        for group, checks in ((residence, _RESIDENCE_PATTERNS), (work, _WORK_PATTERNS)):
+            for key, column, check in checks:
+                value = group.get(key)
+                if value is not None and not (type(value) is str and check(value)):
+                    return None
+                row[column] = value
+        return row
+
+
+_ROW: dict[str, Any] = dict.fromkeys(f.column for f in fields.FIELDS)
+_RESIDENCE_PATTERNS = _PATTERN_CHECKED["residence"]
+_WORK_PATTERNS = _PATTERN_CHECKED["work"]
 
 
 def _bsn_ok(value: str) -> bool:
@@ -196,11 +236,6 @@ def _bsn_ok(value: str) -> bool:
         - digits[8]
     )
     return total % 11 == 0 and value != "000000000"
-
-
-def _absent_or(value: Any, check: Callable[[str], object]) -> bool:
-    """An optional text field: absent (None), or a string the check accepts."""
-    return value is None or (type(value) is str and bool(check(value)))
 
 
 def _name_ok(value: Any) -> bool:

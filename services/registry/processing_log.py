@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.requests import Request
 
 from lmx_common.auth import Principal
-from lmx_common.db import insert_rows
-from services.registry.models import ProcessingLogRecord
+from services.registry import repository
+from services.registry.context import NO_TRACE, RequestContext
 
 # Processing activities of the register of processing activities, with their purpose ("why").
 ACTIVITIES = {
@@ -33,19 +31,18 @@ ACTIVITY_FOR_ACTION = {
 
 async def record(
     session: AsyncSession,
-    request: Request | None,
+    context: RequestContext | None,
     principal: Principal | None,
     action: str,
     registration_ids: Iterable[str],
 ) -> int:
     """Write the records in the caller's transaction (flushed with it); returns how many.
 
+    ``context`` is None for work no request caused (the retention job, ``principal`` None too).
     A bulk import's many records go in one COPY on PostgreSQL (lmx_common.db.insert_rows)."""
-    state = request.state if request is not None else None
-    trace = getattr(state, "trace", None)
     shared: tuple[Any, ...] = (
-        trace.trace_id if trace is not None else "0" * 32,
-        getattr(state, "transaction_id", None),
+        context.trace_id if context is not None else NO_TRACE,
+        context.transaction_id if context is not None else None,
         ACTIVITY_FOR_ACTION[action],
         action,
         principal.organisation_oin if principal else "system",
@@ -53,17 +50,5 @@ async def record(
         datetime.now(UTC),
     )
     rows = [(registration_id, *shared) for registration_id in registration_ids]
-    await insert_rows(session, cast(Table, ProcessingLogRecord.__table__), _COLUMNS, rows)
+    await repository.insert_processing_log(session, rows)
     return len(rows)
-
-
-_COLUMNS = (
-    "registration_id",
-    "trace_id",
-    "transaction_id",
-    "activity",
-    "action",
-    "organisation_oin",
-    "client_id",
-    "occurred_at",
-)

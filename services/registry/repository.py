@@ -1,9 +1,21 @@
-from collections.abc import Sequence
+"""Every query of the registry. Flushes, never commits: the request's session owns the transaction."""
 
-from sqlalchemy import select
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any, Literal, cast
+
+from sqlalchemy import String, Table, and_, func, select
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.registry.models import Municipality
+from lmx_common.auth import Principal
+from lmx_common.db import insert_rows
+from services.registry.models import Municipality, ProcessingLogRecord, Registration, RegistrationActiveCount
+from services.registry.visibility import visible
+
+# Reference data.
 
 
 async def list_municipalities(
@@ -19,3 +31,232 @@ async def list_municipalities(
 
 async def get_municipality(session: AsyncSession, code: str) -> Municipality | None:
     return await session.get(Municipality, code)
+
+
+# Registrations.
+
+
+async def get_registration(session: AsyncSession, registration_id: str) -> Registration | None:
+    return await session.get(Registration, registration_id)
+
+
+async def get_visible(
+    session: AsyncSession, principal: Principal, registration_id: str, for_update: bool = False
+) -> Registration | None:
+    query = select(Registration).where(Registration.id == registration_id, visible(principal))
+    if for_update:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def active_pseudonyms(session: AsyncSession, pseudonyms: Sequence[str]) -> set[str]:
+    """Which of these BSN pseudonyms have an active registration."""
+    found: set[str] = set()
+    for start in range(0, len(pseudonyms), 5000):  # one query per bulk request
+        chunk = pseudonyms[start : start + 5000]
+        rows = await session.execute(
+            select(Registration.bsn_pseudonym).where(
+                Registration.bsn_pseudonym.in_(chunk), Registration.status == "active"
+            )
+        )
+        found.update(p for p in rows.scalars() if p)
+    return found
+
+
+async def add(session: AsyncSession, registration: Registration) -> None:
+    """Insert a new registration (raises IntegrityError when its BSN is registered concurrently)."""
+    session.add(registration)
+    await session.flush()
+
+
+async def flush(session: AsyncSession) -> None:
+    """Write the changes made to loaded registrations (raises StaleDataError on a concurrent change)."""
+    await session.flush()
+
+
+async def insert_registrations(session: AsyncSession, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+    """Many new registrations without an ORM object each (COPY on PostgreSQL)."""
+    await insert_rows(session, cast(Table, Registration.__table__), columns, rows)
+
+
+async def search_by_pseudonym(session: AsyncSession, principal: Principal, pseudonym: str) -> list[Registration]:
+    query = (
+        select(Registration)
+        .where(Registration.bsn_pseudonym == pseudonym, visible(principal))
+        .order_by(Registration.created_at, Registration.id)
+        .limit(100)
+    )
+    return list((await session.execute(query)).scalars())
+
+
+async def list_visible(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    work_municipality_code: str | None,
+    residence_municipality_code: str | None,
+    status: str | None,
+    arrived_from: date | None,
+    arrived_to: date | None,
+    after_id: str | None,
+    limit: int,
+) -> list[Registration]:
+    conditions = [visible(principal)]
+    if work_municipality_code:
+        conditions.append(Registration.work_municipality_code == work_municipality_code)
+    if residence_municipality_code:
+        conditions.append(Registration.residence_municipality_code == residence_municipality_code)
+    if status:
+        conditions.append(Registration.status == status)
+    if arrived_from:
+        conditions.append(Registration.arrival_date >= arrived_from)
+    if arrived_to:
+        conditions.append(Registration.arrival_date <= arrived_to)
+    if after_id:
+        conditions.append(Registration.id > after_id)
+    query = select(Registration).where(and_(*conditions)).order_by(Registration.id).limit(limit)
+    return list((await session.execute(query)).scalars())
+
+
+# The processing log.
+
+PROCESSING_LOG_COLUMNS = (
+    "registration_id",
+    "trace_id",
+    "transaction_id",
+    "activity",
+    "action",
+    "organisation_oin",
+    "client_id",
+    "occurred_at",
+)
+
+
+async def insert_processing_log(session: AsyncSession, rows: list[tuple[Any, ...]]) -> None:
+    """Records in PROCESSING_LOG_COLUMNS order; many in one COPY on PostgreSQL."""
+    await insert_rows(session, cast(Table, ProcessingLogRecord.__table__), PROCESSING_LOG_COLUMNS, rows)
+
+
+async def processing_log_records(
+    session: AsyncSession, registration_id: str, after: int, limit: int
+) -> list[ProcessingLogRecord]:
+    query = (
+        select(ProcessingLogRecord)
+        .where(ProcessingLogRecord.registration_id == registration_id, ProcessingLogRecord.id > after)
+        .order_by(ProcessingLogRecord.id)
+        .limit(limit)
+    )
+    return list((await session.execute(query)).scalars())
+
+
+# Statistics: counts only, never a person.
+
+
+async def active_by_municipality(
+    session: AsyncSession, side: Literal["work", "residence"], codes: Sequence[str] | None
+) -> dict[str, int]:
+    """Active registrations per work or residence municipality (side "work" or "residence"), from the
+    per-pair counts the database keeps (ADR 0017); all municipalities, or those in codes."""
+    column = getattr(RegistrationActiveCount, f"{side}_municipality_code")
+    active = RegistrationActiveCount.active
+    conditions = [active > 0]
+    if codes is not None:
+        conditions.append(column.in_(codes))
+    query = select(column, func.sum(active)).where(*conditions).group_by(column)
+    return {code: int(total) for code, total in (await session.execute(query)).all()}
+
+
+async def flows_by_residence(
+    session: AsyncSession, event: Literal["arrival", "departure"], start: date, end: date, codes: Sequence[str] | None
+) -> dict[str, int]:
+    """Arrivals or departures (event "arrival" or "departure") from start to end, per residence
+    municipality; all municipalities, or those in codes."""
+    column = Registration.residence_municipality_code
+    conditions = [getattr(Registration, f"{event}_date").between(start, end)]
+    if codes is not None:
+        conditions.append(column.in_(codes))
+    query = select(column, func.count()).where(*conditions).group_by(column)
+    return {code: count for code, count in (await session.execute(query)).all()}
+
+
+async def work_residence_pairs(
+    session: AsyncSession, work_codes: Sequence[str] | None, work_municipality_code: str | None
+) -> list[tuple[str, str, int]]:
+    """(work, residence, active) for every pair with active registrations, in (work, residence) order
+    as a rule, from the per-pair counts (ADR 0017).
+
+    One row per work municipality with its residence counts as one string ("GM0758:12,GM0777:3"):
+    fetching ~100,000 rows one by one costs several times more than the whole rest of the request."""
+    counts = RegistrationActiveCount
+    work_col = counts.work_municipality_code
+    conditions = [counts.active > 0]
+    if work_codes is not None:
+        conditions.append(work_col.in_(work_codes))
+    if work_municipality_code is not None:
+        conditions.append(work_col == work_municipality_code)
+    pairs = (
+        select(work_col, counts.residence_municipality_code, counts.active)
+        .where(*conditions)
+        .order_by(work_col, counts.residence_municipality_code)
+        .subquery()
+    )
+    # Aggregated from rows in key order, so the cells usually arrive sorted.
+    joined = func.aggregate_strings(pairs.c.residence_municipality_code + ":" + sql_cast(pairs.c.active, String), ",")
+    cells = []
+    query = select(pairs.c.work_municipality_code, joined).group_by(pairs.c.work_municipality_code)
+    for work, residences in await session.execute(query.order_by(pairs.c.work_municipality_code)):
+        for item in residences.split(","):
+            residence, _, count = item.partition(":")
+            cells.append((work, residence, int(count)))
+    return cells
+
+
+async def residents_by_housing_location(
+    session: AsyncSession, municipality_code: str | None, housing_location_ids: Sequence[str] | None
+) -> list[tuple[str, str, int]]:
+    """(housing location, residence municipality, active residents), by location."""
+    location, home_col = Registration.housing_location_id, Registration.residence_municipality_code
+    conditions = [Registration.status == "active", location.is_not(None)]
+    if municipality_code is not None:
+        conditions.append(home_col == municipality_code)
+    if housing_location_ids:
+        conditions.append(location.in_(housing_location_ids))
+    rows = await session.execute(
+        select(location, home_col, func.count()).where(*conditions).group_by(location, home_col).order_by(location)
+    )
+    return [(cast(str, loc), code, n) for loc, code, n in rows.all()]  # locations are not null here
+
+
+async def working_by_economic_location(
+    session: AsyncSession, economic_location_ids: Sequence[str] | None, work_codes: Sequence[str] | None
+) -> list[tuple[str, str, int]]:
+    """(economic location, work municipality, active working there), by location and municipality."""
+    location, work_col = Registration.economic_location_id, Registration.work_municipality_code
+    conditions = [Registration.status == "active", location.is_not(None)]
+    if economic_location_ids:
+        conditions.append(location.in_(economic_location_ids))
+    if work_codes is not None:
+        conditions.append(work_col.in_(work_codes))
+    rows = await session.execute(
+        select(location, work_col, func.count())
+        .where(*conditions)
+        .group_by(location, work_col)
+        .order_by(location, work_col)
+    )
+    return [(cast(str, loc), code, n) for loc, code, n in rows.all()]  # locations are not null here
+
+
+async def departures_by_reason_and_destination(
+    session: AsyncSession, start: date, end: date, municipality_code: str | None
+) -> dict[tuple[str, str], int]:
+    """Departures from start to end per (reason, destination type), "unknown" where not recorded."""
+    conditions = [Registration.status == "departed", Registration.departure_date.between(start, end)]
+    if municipality_code is not None:
+        conditions.append(Registration.residence_municipality_code == municipality_code)
+    destination = func.coalesce(Registration.departure_destination_type, "unknown")
+    rows = await session.execute(
+        select(Registration.departure_reason, destination, func.count())
+        .where(*conditions)
+        .group_by(Registration.departure_reason, destination)
+    )
+    return {(reason or "unknown", dest): n for reason, dest, n in rows.all()}

@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
 
-from lmx_common.auth import CallerDep, Principal, require_scopes
+from lmx_common.auth import CallerDep
 from lmx_common.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, decode_cursor, encode_cursor, page_links
 from lmx_common.problems import InvalidParam, ProblemError, invalid_input, problem_openapi_response
-from lmx_common.scopes import Scope
-from services.registry import bulk, errors, events, idempotency, processing_log, repository, service
-from services.registry.dependencies import SessionDep, SettingsDep, VaultDep
-from services.registry.models import ProcessingLogRecord, Registration
+from services.registry import bulk, fields, processing_log, service
+from services.registry.dependencies import (
+    Auditor,
+    ContextDep,
+    DatabaseDep,
+    Reader,
+    SessionDep,
+    SettingsDep,
+    VaultDep,
+    Writer,
+)
+from services.registry.idempotency import body_hash
+from services.registry.models import Registration
 from services.registry.schemas import (
     BsnSearch,
     BulkResult,
@@ -32,9 +39,6 @@ from services.registry.schemas import (
 )
 
 router = APIRouter(prefix="/v1")
-Reader = Annotated[Principal, Depends(require_scopes(Scope.REGISTRY_READ))]
-Writer = Annotated[Principal, Depends(require_scopes(Scope.REGISTRY_WRITE))]
-Auditor = Annotated[Principal, Depends(require_scopes(Scope.AUDIT_READ, Scope.REGISTRY_READ))]
 RegistrationId = Annotated[str, Path(alias="registrationId", description="The registration's id (a UUID).")]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: problem_openapi_response("No such registration, or not visible to the caller.")
@@ -83,7 +87,9 @@ async def create_registration(
     request: Request,
     session: SessionDep,
     vault: VaultDep,
+    database: DatabaseDep,
     principal: Writer,
+    context: ContextDep,
     body: RegistrationCreate,
     idempotency_key: Annotated[
         str | None,
@@ -93,26 +99,10 @@ async def create_registration(
         ),
     ] = None,
 ) -> JSONResponse:
-    database = request.app.state.database
+    idempotent = None
     if idempotency_key is not None:
-        earlier = await idempotency.claim(
-            database, principal.client_id, idempotency_key, idempotency.body_hash(await request.body())
-        )
-        if earlier is not None:
-            registration = await service.get_visible(session, principal, earlier)
-            await processing_log.record(session, request, principal, "read", [registration.id])
-            return _registration_response(registration, vault, 201, _location(request, registration.id))
-    try:
-        registration = await service.create(session, principal, body, vault)
-        await processing_log.record(session, request, principal, "create", [registration.id])
-        await events.registration_created(session, registration)
-        if idempotency_key is not None:
-            await idempotency.complete(session, principal.client_id, idempotency_key, registration.id)
-    except BaseException:
-        if idempotency_key is not None:
-            await session.rollback()
-            await idempotency.release(database, principal.client_id, idempotency_key)
-        raise
+        idempotent = service.Idempotent(database, idempotency_key, body_hash(await request.body()))
+    registration = await service.create(session, context, body, vault, idempotent)
     return _registration_response(registration, vault, 201, _location(request, registration.id))
 
 
@@ -124,10 +114,9 @@ async def create_registration(
     responses=NOT_FOUND,
 )
 async def get_registration(
-    request: Request, session: SessionDep, vault: VaultDep, principal: Reader, registration_id: RegistrationId
+    session: SessionDep, vault: VaultDep, principal: Reader, context: ContextDep, registration_id: RegistrationId
 ) -> JSONResponse:
-    registration = await service.get_visible(session, principal, registration_id)
-    await processing_log.record(session, request, principal, "read", [registration.id])
+    registration = await service.read(session, context, registration_id)
     return _registration_response(registration, vault)
 
 
@@ -143,8 +132,7 @@ async def get_registration(
                 "application/merge-patch+json": {
                     "schema": {
                         "type": "object",
-                        "description": "RFC 7386 merge patch of person, registrationType, "
-                        "residence, work, arrivalDate, expectedEndDate.",
+                        "description": "RFC 7386 merge patch of " + ", ".join(fields.PATCHABLE) + ".",
                     }
                 }
             },
@@ -162,6 +150,7 @@ async def patch_registration(
     session: SessionDep,
     vault: VaultDep,
     principal: Writer,
+    context: ContextDep,
     registration_id: RegistrationId,
     if_match: Annotated[str | None, Header(alias="If-Match")] = None,
 ) -> JSONResponse:
@@ -169,18 +158,14 @@ async def patch_registration(
     if content_type != "application/merge-patch+json":
         raise ProblemError(415, "Send the change as application/merge-patch+json.", slug="unsupported-media-type")
     registration = await service.get_visible(session, principal, registration_id, for_update=True)
-    if if_match is None:
-        raise errors.if_match_required()
-    if if_match.strip() not in (service.etag(registration), "W/" + service.etag(registration)):
-        raise errors.stale(service.etag(registration))
+    service.check_precondition(registration, if_match)
     try:
         patch = json.loads(await request.body())
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # JSONDecodeError is a ValueError
         raise invalid_input([InvalidParam("body", "not JSON this service accepts", "json", "body")]) from exc
     if not isinstance(patch, dict):
         raise invalid_input([InvalidParam("body", "a merge patch is a JSON object", "type", "body")])
-    registration = await service.update(session, principal, registration, patch, vault)
-    await processing_log.record(session, request, principal, "update", [registration.id])
+    registration = await service.update(session, context, registration, patch, vault)
     return _registration_response(registration, vault)
 
 
@@ -192,17 +177,14 @@ async def patch_registration(
     responses={**NOT_FOUND, 409: problem_openapi_response("Departed already.")},
 )
 async def depart(
-    request: Request,
     session: SessionDep,
     vault: VaultDep,
     principal: Writer,
+    context: ContextDep,
     registration_id: RegistrationId,
     body: DepartureCreate,
 ) -> JSONResponse:
-    registration = await service.get_visible(session, principal, registration_id, for_update=True)
-    registration = await service.depart(session, registration, body)
-    await processing_log.record(session, request, principal, "depart", [registration.id])
-    await events.registration_departed(session, registration)
+    registration = await service.depart(session, context, registration_id, body)
     return _registration_response(registration, vault)
 
 
@@ -217,6 +199,7 @@ async def list_registrations(
     session: SessionDep,
     vault: VaultDep,
     principal: Reader,
+    context: ContextDep,
     work_municipality_code: Annotated[str | None, Query(alias="workMunicipalityCode", pattern=r"^GM\d{4}$")] = None,
     residence_municipality_code: Annotated[
         str | None, Query(alias="residenceMunicipalityCode", pattern=r"^GM\d{4}$")
@@ -228,20 +211,18 @@ async def list_registrations(
     cursor: Annotated[str | None, Query()] = None,
 ) -> JSONResponse:
     after = _cursor_value(cursor, str)
-    rows = await service.list_visible(
+    page, more = await service.list_visible(
         session,
-        principal,
+        context,
         work_municipality_code=work_municipality_code,
         residence_municipality_code=residence_municipality_code,
         status=status,
         arrived_from=arrived_from,
         arrived_to=arrived_to,
         after_id=after,
-        limit=page_size + 1,
+        page_size=page_size,
     )
-    page = rows[:page_size]
-    await processing_log.record(session, request, principal, "list", [r.id for r in page])
-    next_cursor = encode_cursor({"id": page[-1].id}) if len(rows) > page_size else None
+    next_cursor = encode_cursor({"id": page[-1].id}) if more else None
     body = RegistrationPage(items=[service.to_read(r, vault) for r in page], links=page_links(request, next_cursor))
     return JSONResponse(body.model_dump(mode="json", by_alias=True), headers={"Cache-Control": "no-store"})
 
@@ -253,10 +234,9 @@ async def list_registrations(
     summary="Find registrations by BSN (the BSN goes in the body, never in a URL)",
 )
 async def search(
-    request: Request, session: SessionDep, vault: VaultDep, principal: Reader, body: BsnSearch
+    request: Request, session: SessionDep, vault: VaultDep, principal: Reader, context: ContextDep, body: BsnSearch
 ) -> JSONResponse:
-    rows = await service.search_by_bsn(session, principal, body.bsn, vault)
-    await processing_log.record(session, request, principal, "search", [r.id for r in rows])
+    rows = await service.search(session, context, body.bsn, vault)
     page = RegistrationPage(items=[service.to_read(r, vault) for r in rows], links=page_links(request, None))
     return JSONResponse(page.model_dump(mode="json", by_alias=True), headers={"Cache-Control": "no-store"})
 
@@ -291,7 +271,12 @@ async def search(
     },
 )
 async def bulk_import(
-    request: Request, session: SessionDep, vault: VaultDep, principal: Writer, settings: SettingsDep
+    request: Request,
+    session: SessionDep,
+    vault: VaultDep,
+    principal: Writer,
+    context: ContextDep,
+    settings: SettingsDep,
 ) -> JSONResponse:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in ("application/x-ndjson", "text/csv"):
@@ -301,12 +286,7 @@ async def bulk_import(
         raise ProblemError(
             413, f"At most {settings.max_bulk_lines} lines per request; split the file.", slug="payload-too-large"
         )
-    result, created = await bulk.import_lines(session, principal, lines, vault)
-    await processing_log.record(session, request, principal, "create", [c.id for c in created])
-    await events.registrations_created(
-        session, [(c.work_municipality_code, c.residence_municipality_code) for c in created]
-    )
-    return JSONResponse(result)
+    return JSONResponse(await service.bulk_create(session, context, lines, vault))
 
 
 @router.get(
@@ -326,25 +306,9 @@ async def read_processing_log(
 ) -> ProcessingLogPage:
     if registration_id is None:
         raise invalid_input([InvalidParam("registrationId", "a query needs a registration id", "required", "query")])
-    try:
-        uuid.UUID(registration_id)
-    except ValueError:
-        raise errors.not_found() from None
-    registration = await session.get(Registration, registration_id)
-    if registration is None or not service.may_read_log(principal, registration):
-        raise errors.not_found()
+    await service.check_may_read_log(session, principal, registration_id)
     after = _cursor_value(cursor, int) or 0
-    rows = list(
-        (
-            await session.execute(
-                select(ProcessingLogRecord)
-                .where(ProcessingLogRecord.registration_id == registration_id, ProcessingLogRecord.id > after)
-                .order_by(ProcessingLogRecord.id)
-                .limit(page_size + 1)
-            )
-        ).scalars()
-    )
-    page = rows[:page_size]
+    page, more = await service.processing_log_page(session, registration_id, after, page_size)
     items = [
         ProcessingLogEntry(
             registration_id=r.registration_id,
@@ -358,7 +322,7 @@ async def read_processing_log(
         )
         for r in page
     ]
-    next_cursor = encode_cursor({"id": page[-1].id}) if len(rows) > page_size else None
+    next_cursor = encode_cursor({"id": page[-1].id}) if more else None
     return ProcessingLogPage(items=items, links=page_links(request, next_cursor))
 
 
@@ -379,7 +343,7 @@ async def list_municipalities(
     cursor: Annotated[str | None, Query()] = None,
 ) -> MunicipalityPage:
     after = decode_cursor(cursor, {"code"})["code"] if cursor else None
-    rows = await repository.list_municipalities(session, province_code, after, page_size + 1)
+    rows = await service.list_municipalities(session, province_code, after, page_size + 1)
     items = [MunicipalityRead.model_validate(r) for r in rows[:page_size]]
     next_cursor = encode_cursor({"code": items[-1].code}) if len(rows) > page_size else None
     return MunicipalityPage(items=items, links=page_links(request, next_cursor))
@@ -395,7 +359,7 @@ async def list_municipalities(
 async def get_municipality(
     session: SessionDep, _principal: CallerDep, code: Annotated[str, Path(pattern=r"^GM\d{4}$")]
 ) -> MunicipalityRead:
-    municipality = await repository.get_municipality(session, code)
+    municipality = await service.get_municipality(session, code)
     if municipality is None:
         raise ProblemError(404, f"No municipality {code} in the current list.", slug="not-found")
     return MunicipalityRead.model_validate(municipality)

@@ -10,6 +10,7 @@ from pydantic.alias_generators import to_camel
 
 from lmx_common.pagination import Page
 from services.registry import validation
+from services.registry.fields import HOUSE_NUMBER_PATTERN, LOCATION_ID_PATTERN
 
 
 class MunicipalityRead(BaseModel):
@@ -37,7 +38,7 @@ KvkNumber = Annotated[str, AfterValidator(validation.kvk_number), Field(examples
 MunicipalityCode = Annotated[str, AfterValidator(validation.municipality_code), Field(examples=["GM1655"])]
 Postcode = Annotated[str, AfterValidator(validation.postcode), Field(examples=["4731AB"])]
 CountryCode = Annotated[str, AfterValidator(validation.country_code), Field(examples=["PL"])]
-LocationId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+LocationId = Annotated[str, Field(pattern=LOCATION_ID_PATTERN)]
 
 
 class Camel(BaseModel):
@@ -63,7 +64,7 @@ class Person(Camel):
 class Residence(Camel):
     municipality_code: MunicipalityCode
     postcode: Postcode | None = None
-    house_number: Annotated[str, Field(pattern=r"^[1-9][0-9]{0,4}( ?[A-Za-z0-9-]{1,6})?$")] | None = None
+    house_number: Annotated[str, Field(pattern=HOUSE_NUMBER_PATTERN)] | None = None
     housing_location_id: LocationId | None = None
 
 

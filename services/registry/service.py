@@ -1,212 +1,70 @@
-"""The registry's rules: registering, reading, changing, departing, searching; no HTTP here."""
+"""The registry's rules: registering, reading, changing, departing, searching, importing; no HTTP here.
+
+Each operation writes what it causes in the caller's transaction: the registration, its
+processing-log records and its events, so that they commit together or not at all.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import and_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
 from lmx_common.auth import OrganisationType, Principal
+from lmx_common.db import Database
 from lmx_common.problems import InvalidParam, invalid_input, validation_params
 from lmx_common.scopes import Scope
-from services.registry import errors, validation
+from services.registry import bulk, errors, events, fields, idempotency, processing_log, repository
+from services.registry.context import RequestContext
 from services.registry.crypto import BsnVault
-from services.registry.models import Registration
+from services.registry.models import Municipality, ProcessingLogRecord, Registration
 from services.registry.schemas import (
-    Contact,
     DepartureCreate,
     DepartureRead,
     Destination,
-    PersonRead,
     RegisteredBy,
     RegistrationCreate,
     RegistrationRead,
-    ResidenceRead,
-    WorkRead,
 )
-from services.registry.visibility import REGISTRARS, may_see, visible
+from services.registry.validation import cross_field_problems
+from services.registry.visibility import check_may_register, may_see
 
 # What a merge patch may touch; everything else is refused (read-only or unknown), never ignored.
-PATCHABLE = {"person", "registrationType", "residence", "work", "arrivalDate", "expectedEndDate"}
-READ_ONLY = {"id", "status", "channel", "departure", "registeredBy", "createdAt", "updatedAt", "anonymised"}
+PATCHABLE = frozenset(fields.PATCHABLE)
+READ_ONLY = {"id", "status", "departure", "registeredBy", "createdAt", "updatedAt", "anonymised"} | fields.NOT_PATCHABLE
+
+
+@dataclass(frozen=True, slots=True)
+class Idempotent:
+    """A create request's Idempotency-Key, with the hash of its body."""
+
+    database: Database
+    key: str
+    request_hash: str
 
 
 def etag(registration: Registration) -> str:
     return f'"{registration.version}"'
 
 
-def cross_field_problems(body: RegistrationCreate) -> list[InvalidParam]:
-    """Rules that relate fields; reported together once every field is valid on its own."""
-    problems = []
-    age = validation.age_on(body.person.date_of_birth, body.arrival_date)
-    if not validation.MIN_WORKING_AGE <= age <= validation.MAX_WORKING_AGE:
-        problems.append(
-            InvalidParam(
-                "person.dateOfBirth",
-                f"age at arrival is {age}; working age is {validation.MIN_WORKING_AGE}-{validation.MAX_WORKING_AGE}",
-                "implausible",
-                "body",
-            )
-        )
-    if body.expected_end_date is not None and body.expected_end_date <= body.arrival_date:
-        problems.append(InvalidParam("expectedEndDate", "must lie after the arrival date", "implausible", "body"))
-    if body.work.start_date is not None and body.work.start_date < validation.EARLIEST_DATE:
-        problems.append(
-            InvalidParam("work.startDate", "a start date before 1990 is not plausible", "implausible", "body")
-        )
-    return problems
-
-
-def check_may_register(principal: Principal, body: RegistrationCreate) -> None:
-    if principal.organisation_type not in REGISTRARS:
-        raise errors.may_not_register()
-    if principal.organisation_type == OrganisationType.MUNICIPALITY and principal.municipality_code not in (
-        body.residence.municipality_code,
-        body.work.municipality_code,
-    ):
-        raise errors.may_not_register()
-
-
-def _apply(registration: Registration, body: RegistrationCreate, vault: BsnVault) -> None:
-    person = body.person
-    registration.bsn_pseudonym = vault.pseudonym(person.bsn) if person.bsn else None
-    registration.bsn_encrypted = vault.encrypt(person.bsn) if person.bsn else None
-    registration.given_names = person.given_names
-    registration.surname = person.surname
-    registration.date_of_birth = person.date_of_birth
-    registration.nationality = person.nationality
-    registration.contact_email = person.contact.email if person.contact else None
-    registration.contact_phone = person.contact.phone if person.contact else None
-    registration.registration_type = body.registration_type
-    registration.residence_municipality_code = body.residence.municipality_code
-    registration.residence_postcode = body.residence.postcode
-    registration.residence_house_number = body.residence.house_number
-    registration.housing_location_id = body.residence.housing_location_id
-    registration.work_municipality_code = body.work.municipality_code
-    registration.employer_kvk_number = body.work.employer_kvk_number
-    registration.agency_kvk_number = body.work.agency_kvk_number
-    registration.economic_location_id = body.work.economic_location_id
-    registration.work_start_date = body.work.start_date
-    registration.arrival_date = body.arrival_date
-    registration.expected_end_date = body.expected_end_date
-
-
-def plain_fields(body: RegistrationCreate) -> dict[str, Any]:
-    """A validated create body as column values, the BSN still in clear under "bsn" (the shape of
-    fast_validation.Checker.plain_row)."""
-    person, residence, work = body.person, body.residence, body.work
-    return {
-        "bsn": person.bsn,
-        "given_names": person.given_names,
-        "surname": person.surname,
-        "date_of_birth": person.date_of_birth,
-        "nationality": person.nationality,
-        "contact_email": person.contact.email if person.contact else None,
-        "contact_phone": person.contact.phone if person.contact else None,
-        "registration_type": body.registration_type,
-        "channel": body.channel,
-        "residence_municipality_code": residence.municipality_code,
-        "residence_postcode": residence.postcode,
-        "residence_house_number": residence.house_number,
-        "housing_location_id": residence.housing_location_id,
-        "work_municipality_code": work.municipality_code,
-        "employer_kvk_number": work.employer_kvk_number,
-        "agency_kvk_number": work.agency_kvk_number,
-        "economic_location_id": work.economic_location_id,
-        "work_start_date": work.start_date,
-        "arrival_date": body.arrival_date,
-        "expected_end_date": body.expected_end_date,
-    }
-
-
-# A new registration's columns, in the order of registration_values.
-REGISTRATION_COLUMNS = (
-    "id",
-    "bsn_pseudonym",
-    "bsn_encrypted",
-    "given_names",
-    "surname",
-    "date_of_birth",
-    "nationality",
-    "contact_email",
-    "contact_phone",
-    "registration_type",
-    "channel",
-    "residence_municipality_code",
-    "residence_postcode",
-    "residence_house_number",
-    "housing_location_id",
-    "work_municipality_code",
-    "employer_kvk_number",
-    "agency_kvk_number",
-    "economic_location_id",
-    "work_start_date",
-    "arrival_date",
-    "expected_end_date",
-    "status",
-    "created_by_oin",
-    "created_by_client_id",
-    "created_by_type",
-    "created_at",
-    "updated_at",
-    "version",
-)
-
-
-def registration_values(
-    registration_id: str,
-    pseudonym: str | None,
-    encrypted: str | None,
-    plain: dict[str, Any],
-    principal: Principal,
-    now: datetime,
-) -> tuple[Any, ...]:
-    """A new registration's values in REGISTRATION_COLUMNS order, for bulk inserts (no ORM object per
-    row); the columns not named (departure, anonymisation) stay NULL."""
-    return (
-        registration_id,
-        pseudonym,
-        encrypted,
-        plain["given_names"],
-        plain["surname"],
-        plain["date_of_birth"],
-        plain["nationality"],
-        plain["contact_email"],
-        plain["contact_phone"],
-        plain["registration_type"],
-        plain["channel"],
-        plain["residence_municipality_code"],
-        plain["residence_postcode"],
-        plain["residence_house_number"],
-        plain["housing_location_id"],
-        plain["work_municipality_code"],
-        plain["employer_kvk_number"],
-        plain["agency_kvk_number"],
-        plain["economic_location_id"],
-        plain["work_start_date"],
-        plain["arrival_date"],
-        plain["expected_end_date"],
-        "active",
-        principal.organisation_oin,
-        principal.client_id,
-        principal.organisation_type.value,
-        now,
-        now,
-        1,
-    )
+def check_precondition(registration: Registration, if_match: str | None) -> None:
+    """A change needs If-Match with the ETag of the registration as it is now."""
+    if if_match is None:
+        raise errors.if_match_required()
+    if if_match.strip() not in (etag(registration), "W/" + etag(registration)):
+        raise errors.stale(etag(registration))
 
 
 def new_registration(body: RegistrationCreate, principal: Principal, vault: BsnVault, now: datetime) -> Registration:
     registration = Registration(
         id=str(uuid.uuid4()),
-        channel=body.channel,
         status="active",
         created_by_oin=principal.organisation_oin,
         created_by_client_id=principal.client_id,
@@ -215,24 +73,11 @@ def new_registration(body: RegistrationCreate, principal: Principal, vault: BsnV
         updated_at=now,
         version=1,
     )
-    _apply(registration, body, vault)
+    fields.apply(registration, body, vault)
     return registration
 
 
-async def active_pseudonyms(session: AsyncSession, pseudonyms: Sequence[str]) -> set[str]:
-    found: set[str] = set()
-    for start in range(0, len(pseudonyms), 5000):  # one query per bulk request
-        chunk = pseudonyms[start : start + 5000]
-        rows = await session.execute(
-            select(Registration.bsn_pseudonym).where(
-                Registration.bsn_pseudonym.in_(chunk), Registration.status == "active"
-            )
-        )
-        found.update(p for p in rows.scalars() if p)
-    return found
-
-
-async def create(
+async def _create(
     session: AsyncSession, principal: Principal, body: RegistrationCreate, vault: BsnVault
 ) -> Registration:
     check_may_register(principal, body)
@@ -240,47 +85,69 @@ async def create(
     if problems:
         raise invalid_input(problems)
     registration = new_registration(body, principal, vault, datetime.now(UTC))
-    if registration.bsn_pseudonym and await active_pseudonyms(session, [registration.bsn_pseudonym]):
+    if registration.bsn_pseudonym and await repository.active_pseudonyms(session, [registration.bsn_pseudonym]):
         raise errors.already_registered()
-    session.add(registration)
     try:
-        await session.flush()
+        await repository.add(session, registration)
     except IntegrityError as exc:  # a concurrent request registered the same BSN a moment ago
         raise errors.already_registered() from exc
+    return registration
+
+
+async def create(
+    session: AsyncSession,
+    context: RequestContext,
+    body: RegistrationCreate,
+    vault: BsnVault,
+    idempotent: Idempotent | None = None,
+) -> Registration:
+    """Register, with its processing-log record and its event. With an Idempotency-Key, a retry of a
+    request done already answers what that request created (logged as a read)."""
+    principal = context.principal
+    if idempotent is not None:
+        earlier = await idempotency.claim(
+            idempotent.database, principal.client_id, idempotent.key, idempotent.request_hash
+        )
+        if earlier is not None:
+            return await read(session, context, earlier)
+    try:
+        registration = await _create(session, principal, body, vault)
+        await processing_log.record(session, context, principal, "create", [registration.id])
+        await events.registration_created(session, registration)
+        if idempotent is not None:
+            await idempotency.complete(session, principal.client_id, idempotent.key, registration.id)
+    except BaseException:
+        if idempotent is not None:
+            await session.rollback()
+            await idempotency.release(idempotent.database, principal.client_id, idempotent.key)
+        raise
     return registration
 
 
 async def get_visible(
     session: AsyncSession, principal: Principal, registration_id: str, for_update: bool = False
 ) -> Registration:
+    """A registration the caller may see; no processing-log record (the operation writes its own)."""
     try:
         uuid.UUID(registration_id)
     except ValueError:
         raise errors.not_found() from None
-    query = select(Registration).where(Registration.id == registration_id, visible(principal))
-    if for_update:
-        query = query.with_for_update()
-    registration = (await session.execute(query)).scalar_one_or_none()
+    registration = await repository.get_visible(session, principal, registration_id, for_update)
     if registration is None:
         raise errors.not_found()
     return registration
 
 
+async def read(session: AsyncSession, context: RequestContext, registration_id: str) -> Registration:
+    """One registration, with its processing-log record."""
+    registration = await get_visible(session, context.principal, registration_id)
+    await processing_log.record(session, context, context.principal, "read", [registration.id])
+    return registration
+
+
 def as_create_document(registration: Registration, vault: BsnVault) -> dict[str, Any]:
     """The registration in the shape of a create body, for merge-patching."""
-    read = to_read(registration, vault).model_dump(mode="json", by_alias=True)
-    person = {k: v for k, v in read["person"].items() if v is not None}
-    if person.get("contact") is not None:
-        person["contact"] = {k: v for k, v in person["contact"].items() if v is not None}
-    return {
-        "person": person,
-        "registrationType": read["registrationType"],
-        "channel": read["channel"],
-        "residence": {k: v for k, v in read["residence"].items() if v is not None},
-        "work": {k: v for k, v in read["work"].items() if v is not None},
-        "arrivalDate": read["arrivalDate"],
-        **({"expectedEndDate": read["expectedEndDate"]} if read["expectedEndDate"] else {}),
-    }
+    return fields.create_document(to_read(registration, vault).model_dump(mode="json", by_alias=True))
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -297,8 +164,15 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 
 async def update(
-    session: AsyncSession, principal: Principal, registration: Registration, patch: dict[str, Any], vault: BsnVault
+    session: AsyncSession,
+    context: RequestContext,
+    registration: Registration,
+    patch: dict[str, Any],
+    vault: BsnVault,
 ) -> Registration:
+    """Apply a merge patch to a registration read for update (get_visible, check_precondition), with
+    its processing-log record."""
+    principal = context.principal
     refused = [
         InvalidParam(
             key,
@@ -332,16 +206,21 @@ async def update(
         new_pseudonym
         and new_pseudonym != registration.bsn_pseudonym
         and registration.status == "active"
-        and await active_pseudonyms(session, [new_pseudonym])
+        and await repository.active_pseudonyms(session, [new_pseudonym])
     ):
         raise errors.already_registered()
-    _apply(registration, body, vault)
+    fields.apply(registration, body, vault)
     registration.updated_at = datetime.now(UTC)
     await _flush_versioned(session, registration)
+    await processing_log.record(session, context, principal, "update", [registration.id])
     return registration
 
 
-async def depart(session: AsyncSession, registration: Registration, departure: DepartureCreate) -> Registration:
+async def depart(
+    session: AsyncSession, context: RequestContext, registration_id: str, departure: DepartureCreate
+) -> Registration:
+    """Record a departure (the status becomes departed), with its processing-log record and its event."""
+    registration = await get_visible(session, context.principal, registration_id, for_update=True)
     if registration.status == "departed":
         raise errors.already_departed()
     problems = []
@@ -369,32 +248,31 @@ async def depart(session: AsyncSession, registration: Registration, departure: D
     )
     registration.updated_at = datetime.now(UTC)
     await _flush_versioned(session, registration)
+    await processing_log.record(session, context, context.principal, "depart", [registration.id])
+    await events.registration_departed(session, registration)
     return registration
 
 
 async def _flush_versioned(session: AsyncSession, registration: Registration) -> None:
     """Flush an update; the version check (version_id_col) refuses a change made concurrently."""
     try:
-        await session.flush()  # raises StaleDataError when another request changed it first
+        await repository.flush(session)  # raises StaleDataError when another request changed it first
     except StaleDataError as exc:
         raise errors.changed_concurrently() from exc
     except IntegrityError as exc:  # the new BSN was registered concurrently
         raise errors.already_registered() from exc
 
 
-async def search_by_bsn(session: AsyncSession, principal: Principal, bsn: str, vault: BsnVault) -> list[Registration]:
-    query = (
-        select(Registration)
-        .where(Registration.bsn_pseudonym == vault.pseudonym(bsn), visible(principal))
-        .order_by(Registration.created_at, Registration.id)
-        .limit(100)
-    )
-    return list((await session.execute(query)).scalars())
+async def search(session: AsyncSession, context: RequestContext, bsn: str, vault: BsnVault) -> list[Registration]:
+    """The registrations of a BSN the caller may see (at most 100), with their processing-log records."""
+    rows = await repository.search_by_pseudonym(session, context.principal, vault.pseudonym(bsn))
+    await processing_log.record(session, context, context.principal, "search", [r.id for r in rows])
+    return rows
 
 
 async def list_visible(
     session: AsyncSession,
-    principal: Principal,
+    context: RequestContext,
     *,
     work_municipality_code: str | None,
     residence_municipality_code: str | None,
@@ -402,29 +280,40 @@ async def list_visible(
     arrived_from: date | None,
     arrived_to: date | None,
     after_id: str | None,
-    limit: int,
-) -> list[Registration]:
-    conditions = [visible(principal)]
-    if work_municipality_code:
-        conditions.append(Registration.work_municipality_code == work_municipality_code)
-    if residence_municipality_code:
-        conditions.append(Registration.residence_municipality_code == residence_municipality_code)
-    if status:
-        conditions.append(Registration.status == status)
-    if arrived_from:
-        conditions.append(Registration.arrival_date >= arrived_from)
-    if arrived_to:
-        conditions.append(Registration.arrival_date <= arrived_to)
-    if after_id:
-        conditions.append(Registration.id > after_id)
-    query = select(Registration).where(and_(*conditions)).order_by(Registration.id).limit(limit)
-    return list((await session.execute(query)).scalars())
+    page_size: int,
+) -> tuple[list[Registration], bool]:
+    """A page of the registrations the caller may see, with their processing-log records, and whether
+    more follow."""
+    rows = await repository.list_visible(
+        session,
+        context.principal,
+        work_municipality_code=work_municipality_code,
+        residence_municipality_code=residence_municipality_code,
+        status=status,
+        arrived_from=arrived_from,
+        arrived_to=arrived_to,
+        after_id=after_id,
+        limit=page_size + 1,
+    )
+    page = rows[:page_size]
+    await processing_log.record(session, context, context.principal, "list", [r.id for r in page])
+    return page, len(rows) > page_size
+
+
+async def bulk_create(
+    session: AsyncSession, context: RequestContext, lines: list[tuple[int, Any]], vault: BsnVault
+) -> dict[str, Any]:
+    """Import parsed lines (bulk.parse): the valid ones are created, with their processing-log records
+    and events. Returns the answer's body (BulkResult's JSON)."""
+    result, created = await bulk.import_lines(session, context.principal, lines, vault)
+    await processing_log.record(session, context, context.principal, "create", [c.id for c in created])
+    await events.registrations_created(
+        session, [(c.work_municipality_code, c.residence_municipality_code) for c in created]
+    )
+    return result
 
 
 def to_read(registration: Registration, vault: BsnVault) -> RegistrationRead:
-    contact = None
-    if registration.contact_email or registration.contact_phone:
-        contact = Contact(email=registration.contact_email, phone=registration.contact_phone)
     departure = None
     if registration.status == "departed" and registration.departure_date and registration.departure_reason:
         kind = registration.departure_destination_type or "unknown"
@@ -437,44 +326,19 @@ def to_read(registration: Registration, vault: BsnVault) -> RegistrationRead:
                 country_code=registration.departure_destination_code if kind == "abroad" else None,
             ),
         )
-    return RegistrationRead(
-        id=registration.id,
-        status=registration.status,
-        person=PersonRead(
-            bsn=vault.decrypt(registration.bsn_encrypted) if registration.bsn_encrypted else None,
-            given_names=registration.given_names,
-            surname=registration.surname,
-            date_of_birth=registration.date_of_birth,
-            nationality=registration.nationality,
-            contact=contact,
-        ),
-        registration_type=registration.registration_type,
-        channel=registration.channel,
-        residence=ResidenceRead(
-            municipality_code=registration.residence_municipality_code,
-            postcode=registration.residence_postcode,
-            house_number=registration.residence_house_number,
-            housing_location_id=registration.housing_location_id,
-        ),
-        work=WorkRead(
-            municipality_code=registration.work_municipality_code,
-            employer_kvk_number=registration.employer_kvk_number,
-            agency_kvk_number=registration.agency_kvk_number,
-            economic_location_id=registration.economic_location_id,
-            start_date=registration.work_start_date,
-        ),
-        arrival_date=registration.arrival_date,
-        expected_end_date=registration.expected_end_date,
-        departure=departure,
-        registered_by=RegisteredBy(
-            organisation_oin=registration.created_by_oin,
-            organisation_type=registration.created_by_type,
-            client_id=registration.created_by_client_id,
-        ),
-        created_at=registration.created_at,
-        updated_at=registration.updated_at,
-        anonymised=registration.anonymised_at is not None,
+    document = fields.read_document(registration, vault.decrypt)
+    document["id"] = registration.id
+    document["status"] = registration.status
+    document["departure"] = departure
+    document["registered_by"] = RegisteredBy(
+        organisation_oin=registration.created_by_oin,
+        organisation_type=registration.created_by_type,
+        client_id=registration.created_by_client_id,
     )
+    document["created_at"] = registration.created_at
+    document["updated_at"] = registration.updated_at
+    document["anonymised"] = registration.anonymised_at is not None
+    return RegistrationRead.model_validate(document)
 
 
 def may_read_log(principal: Principal, registration: Registration) -> bool:
@@ -482,3 +346,33 @@ def may_read_log(principal: Principal, registration: Registration) -> bool:
     if principal.has_scope(Scope.AUDIT_READ):
         return True
     return principal.organisation_type == OrganisationType.MUNICIPALITY and may_see(principal, registration)
+
+
+async def check_may_read_log(session: AsyncSession, principal: Principal, registration_id: str) -> None:
+    """Not found unless the registration exists and the caller may read its processing log."""
+    try:
+        uuid.UUID(registration_id)
+    except ValueError:
+        raise errors.not_found() from None
+    registration = await repository.get_registration(session, registration_id)
+    if registration is None or not may_read_log(principal, registration):
+        raise errors.not_found()
+
+
+async def processing_log_page(
+    session: AsyncSession, registration_id: str, after: int, page_size: int
+) -> tuple[list[ProcessingLogRecord], bool]:
+    """A page of a registration's processing log, oldest first, and whether more follow (after
+    check_may_read_log)."""
+    rows = await repository.processing_log_records(session, registration_id, after, page_size + 1)
+    return rows[:page_size], len(rows) > page_size
+
+
+async def list_municipalities(
+    session: AsyncSession, province_code: str | None, after: str | None, limit: int
+) -> Sequence[Municipality]:
+    return await repository.list_municipalities(session, province_code, after, limit)
+
+
+async def get_municipality(session: AsyncSession, code: str) -> Municipality | None:
+    return await repository.get_municipality(session, code)

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 import iso3166
 from stdnum.exceptions import ValidationError as StdnumError
 from stdnum.nl import bsn as stdnum_bsn
 from stdnum.nl import postcode as stdnum_postcode
 
+from lmx_common.problems import InvalidParam
 from lmx_common.reference import is_municipality
+
+if TYPE_CHECKING:
+    from services.registry.schemas import RegistrationCreate
 
 MIN_WORKING_AGE = 15
 MAX_WORKING_AGE = 75
@@ -70,3 +75,25 @@ def arrival_date(value: date) -> date:
 
 def age_on(born: date, on: date) -> int:
     return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+def cross_field_problems(body: RegistrationCreate) -> list[InvalidParam]:
+    """Rules that relate fields; reported together once every field is valid on its own."""
+    problems = []
+    age = age_on(body.person.date_of_birth, body.arrival_date)
+    if not MIN_WORKING_AGE <= age <= MAX_WORKING_AGE:
+        problems.append(
+            InvalidParam(
+                "person.dateOfBirth",
+                f"age at arrival is {age}; working age is {MIN_WORKING_AGE}-{MAX_WORKING_AGE}",
+                "implausible",
+                "body",
+            )
+        )
+    if body.expected_end_date is not None and body.expected_end_date <= body.arrival_date:
+        problems.append(InvalidParam("expectedEndDate", "must lie after the arrival date", "implausible", "body"))
+    if body.work.start_date is not None and body.work.start_date < EARLIEST_DATE:
+        problems.append(
+            InvalidParam("work.startDate", "a start date before 1990 is not plausible", "implausible", "body")
+        )
+    return problems

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import ColumnElement, false, or_, true
 
 from lmx_common.auth import OrganisationType, Principal
 from lmx_common.reference import municipalities
 from lmx_common.scopes import Scope
+from services.registry import errors
 from services.registry.models import Registration
+
+if TYPE_CHECKING:
+    from services.registry.schemas import RegistrationCreate
 
 PERSON_LEVEL_SCOPE = Scope.REGISTRY_PERSON_LEVEL
 EXACT_STATISTICS_SCOPE = Scope.REGISTRY_STATISTICS_EXACT
@@ -56,3 +62,14 @@ def may_see(principal: Principal, registration: Registration) -> bool:
             )
         return True
     return False
+
+
+def check_may_register(principal: Principal, body: RegistrationCreate) -> None:
+    """Registrars only, and a municipality only the migrants who live or work in it."""
+    if principal.organisation_type not in REGISTRARS:
+        raise errors.may_not_register()
+    if principal.organisation_type == OrganisationType.MUNICIPALITY and principal.municipality_code not in (
+        body.residence.municipality_code,
+        body.work.municipality_code,
+    ):
+        raise errors.may_not_register()

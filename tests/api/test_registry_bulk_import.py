@@ -11,7 +11,7 @@ import pytest
 
 from lmx_common.db import COPY_THRESHOLD, Database
 from lmx_common.problems import ProblemError
-from services.registry import bulk, service
+from services.registry import bulk, repository
 from services.registry.crypto import BsnVault
 from tests.support.db import rows, scalar
 from tests.support.registrations import make_registration
@@ -126,7 +126,7 @@ async def test_a_bsn_registered_concurrently_refuses_the_whole_batch(backend, mo
         async def nothing_taken(session: Any, pseudonyms: Any) -> set[str]:
             return set()
 
-        monkeypatch.setattr(service, "active_pseudonyms", nothing_taken)
+        monkeypatch.setattr(repository, "active_pseudonyms", nothing_taken)
         lines = [(n, make_registration()) for n in range(1, COPY_THRESHOLD + 10)] + [(99, first)]
         async with database.sessionmaker() as session:
             with pytest.raises(ProblemError) as refused:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from services.registry import statistics_router
-from services.registry.statistics_router import WorkResidenceStatistics
+from services.registry.statistics_schemas import WorkResidenceStatistics
 from tests.support.db import rows
 from tests.support.registrations import make_registration
 
