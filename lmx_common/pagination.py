@@ -12,7 +12,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 from pydantic import BaseModel, Field
 from starlette.requests import Request
@@ -86,9 +86,29 @@ def _quote(value: str) -> str:
     return quote(value, safe="")
 
 
-def cursor_value(cursor: str | None, key: str, name: str = "cursor") -> str | None:
-    """The one-key position a cursor made by :func:`cut_page` carries; None for the first page."""
-    return None if cursor is None else str(decode_cursor(cursor, {key}, name)[key])
+K = TypeVar("K", str, int)
+
+
+@overload
+def cursor_value(cursor: str | None, key: str, kind: type[str] = str, name: str = "cursor") -> str | None: ...
+@overload
+def cursor_value(cursor: str | None, key: str, kind: type[int], name: str = "cursor") -> int | None: ...
+def cursor_value(cursor: str | None, key: str, kind: type[K] = str, name: str = "cursor") -> K | None:  # type: ignore[assignment]
+    """The one-key position a cursor made by :func:`cut_page` carries; None for the first page.
+
+    A cursor whose position is not of ``kind`` was not made by this API (forged): a 400, never a 500.
+    """
+    if not cursor:
+        return None
+    value = decode_cursor(cursor, {key}, name)[key]
+    if type(value) is not kind:
+        raise invalid_input([InvalidParam(name, "Not a cursor returned by this API.", "cursor", "query")])
+    return value
+
+
+def links_after(request: Request, page: Sequence[R], more: bool, position: Callable[[R], dict[str, Any]]) -> PageLinks:
+    """The links of a page cut already (by the service layer, which logs just the rows shown)."""
+    return page_links(request, encode_cursor(position(page[-1])) if more and page else None)
 
 
 def cut_page(
@@ -100,5 +120,4 @@ def cut_page(
     after the last row shown.
     """
     page = list(rows[:page_size])
-    next_cursor = encode_cursor(position(page[-1])) if len(rows) > page_size and page else None
-    return page, page_links(request, next_cursor)
+    return page, links_after(request, page, len(rows) > page_size, position)

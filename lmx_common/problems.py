@@ -226,7 +226,7 @@ def problem_openapi_response(description: str) -> dict[str, Any]:
 
 def not_found(what: str) -> ProblemError:
     # The same answer whether the resource does not exist or is not visible to the caller.
-    return ProblemError(404, f"No {what} with this id, or not visible to the caller.", slug="not-found")
+    return ProblemError(404, f"No {what} with this id.", slug="not-found")
 
 
 def forbidden(detail: str) -> ProblemError:

@@ -15,21 +15,13 @@ from lmx_common.db import Database
 from lmx_common.jobs import periodic
 from services.registry import processing_log
 from services.registry.config import RegistrySettings
+from services.registry.fields import PERSONAL_COLUMNS
 from services.registry.models import Registration
 
 logger = logging.getLogger("lmx.registry.retention")
 
-PERSONAL_FIELDS = {
-    "bsn_pseudonym": None,
-    "bsn_encrypted": None,
-    "given_names": None,
-    "surname": None,
-    "date_of_birth": None,
-    "contact_email": None,
-    "contact_phone": None,
-    "residence_postcode": None,
-    "residence_house_number": None,
-}
+# What anonymisation clears: every personal column of the field map.
+PERSONAL_FIELDS: dict[str, None] = dict.fromkeys(PERSONAL_COLUMNS)
 
 
 async def anonymise_departed(session: AsyncSession, retention_days: int, today: date | None = None) -> int:

@@ -10,7 +10,8 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from lmx_common.auth import CallerDep
-from lmx_common.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, decode_cursor, encode_cursor, page_links
+from lmx_common.etag import etag
+from lmx_common.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, cursor_value, cut_page, links_after, page_links
 from lmx_common.problems import InvalidParam, ProblemError, invalid_input, problem_openapi_response
 from services.registry import bulk, fields, processing_log, service
 from services.registry.dependencies import (
@@ -45,16 +46,6 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _cursor_value(cursor: str | None, kind: type) -> Any:
-    """The position in a cursor made by this API; any other shape is a 400, never a 500."""
-    if not cursor:
-        return None
-    value = decode_cursor(cursor, {"id"})["id"]
-    if type(value) is not kind:
-        raise invalid_input([InvalidParam("cursor", "Not a cursor returned by this API.", "cursor", "query")])
-    return value
-
-
 def _location(request: Request, registration_id: str) -> str:
     return request.headers.get("x-forwarded-prefix", "") + f"/v1/registrations/{registration_id}"
 
@@ -62,7 +53,7 @@ def _location(request: Request, registration_id: str) -> str:
 def _registration_response(
     registration: Registration, vault: Any, status: int = 200, location: str | None = None
 ) -> JSONResponse:
-    headers = {"ETag": service.etag(registration), "Cache-Control": "no-store"}
+    headers = {"ETag": etag(registration.version), "Cache-Control": "no-store"}
     if location:
         headers["Location"] = location
     body = service.to_read(registration, vault).model_dump(mode="json", by_alias=True)
@@ -210,7 +201,7 @@ async def list_registrations(
     page_size: Annotated[int, Query(alias="pageSize", ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     cursor: Annotated[str | None, Query()] = None,
 ) -> JSONResponse:
-    after = _cursor_value(cursor, str)
+    after = cursor_value(cursor, "id")
     page, more = await service.list_visible(
         session,
         context,
@@ -222,8 +213,8 @@ async def list_registrations(
         after_id=after,
         page_size=page_size,
     )
-    next_cursor = encode_cursor({"id": page[-1].id}) if more else None
-    body = RegistrationPage(items=[service.to_read(r, vault) for r in page], links=page_links(request, next_cursor))
+    links = links_after(request, page, more, lambda r: {"id": r.id})
+    body = RegistrationPage(items=[service.to_read(r, vault) for r in page], links=links)
     return JSONResponse(body.model_dump(mode="json", by_alias=True), headers={"Cache-Control": "no-store"})
 
 
@@ -307,7 +298,7 @@ async def read_processing_log(
     if registration_id is None:
         raise invalid_input([InvalidParam("registrationId", "a query needs a registration id", "required", "query")])
     await service.check_may_read_log(session, principal, registration_id)
-    after = _cursor_value(cursor, int) or 0
+    after = cursor_value(cursor, "id", int) or 0
     page, more = await service.processing_log_page(session, registration_id, after, page_size)
     items = [
         ProcessingLogEntry(
@@ -322,8 +313,7 @@ async def read_processing_log(
         )
         for r in page
     ]
-    next_cursor = encode_cursor({"id": page[-1].id}) if more else None
-    return ProcessingLogPage(items=items, links=page_links(request, next_cursor))
+    return ProcessingLogPage(items=items, links=links_after(request, page, more, lambda r: {"id": r.id}))
 
 
 # Reference data: every authenticated caller.
@@ -342,11 +332,10 @@ async def list_municipalities(
     page_size: Annotated[int, Query(alias="pageSize", ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     cursor: Annotated[str | None, Query()] = None,
 ) -> MunicipalityPage:
-    after = decode_cursor(cursor, {"code"})["code"] if cursor else None
+    after = cursor_value(cursor, "code")
     rows = await service.list_municipalities(session, province_code, after, page_size + 1)
-    items = [MunicipalityRead.model_validate(r) for r in rows[:page_size]]
-    next_cursor = encode_cursor({"code": items[-1].code}) if len(rows) > page_size else None
-    return MunicipalityPage(items=items, links=page_links(request, next_cursor))
+    page, links = cut_page(request, rows, page_size, lambda r: {"code": r.code})
+    return MunicipalityPage(items=[MunicipalityRead.model_validate(r) for r in page], links=links)
 
 
 @router.get(

@@ -5,18 +5,17 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import AfterValidator, Field
 
 from lmx_common.pagination import Page
+from lmx_common.schemas import CamelInput as Camel
+from lmx_common.schemas import CamelModel
 from services.registry import validation
 from services.registry.fields import HOUSE_NUMBER_PATTERN, LOCATION_ID_PATTERN
 
 
-class MunicipalityRead(BaseModel):
+class MunicipalityRead(CamelModel):
     """A municipality of the CBS list in force."""
-
-    model_config = ConfigDict(from_attributes=True, populate_by_name=True)
 
     code: str = Field(examples=["GM1655"])
     name: str = Field(examples=["Halderberge"])
@@ -39,10 +38,6 @@ MunicipalityCode = Annotated[str, AfterValidator(validation.municipality_code), 
 Postcode = Annotated[str, AfterValidator(validation.postcode), Field(examples=["4731AB"])]
 CountryCode = Annotated[str, AfterValidator(validation.country_code), Field(examples=["PL"])]
 LocationId = Annotated[str, Field(pattern=LOCATION_ID_PATTERN)]
-
-
-class Camel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
 
 class Contact(Camel):

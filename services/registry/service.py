@@ -17,8 +17,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
+from lmx_common import problems
 from lmx_common.auth import OrganisationType, Principal
 from lmx_common.db import Database
+from lmx_common.etag import check_if_match
 from lmx_common.problems import InvalidParam, invalid_input, validation_params
 from lmx_common.scopes import Scope
 from services.registry import bulk, errors, events, fields, idempotency, processing_log, repository
@@ -50,16 +52,9 @@ class Idempotent:
     request_hash: str
 
 
-def etag(registration: Registration) -> str:
-    return f'"{registration.version}"'
-
-
 def check_precondition(registration: Registration, if_match: str | None) -> None:
-    """A change needs If-Match with the ETag of the registration as it is now."""
-    if if_match is None:
-        raise errors.if_match_required()
-    if if_match.strip() not in (etag(registration), "W/" + etag(registration)):
-        raise errors.stale(etag(registration))
+    """A change needs If-Match with the ETag of the registration as it is now (the kit's policy)."""
+    check_if_match(if_match, registration.version, what="registration")
 
 
 def new_registration(body: RegistrationCreate, principal: Principal, vault: BsnVault, now: datetime) -> Registration:
@@ -131,10 +126,10 @@ async def get_visible(
     try:
         uuid.UUID(registration_id)
     except ValueError:
-        raise errors.not_found() from None
+        raise problems.not_found("registration") from None
     registration = await repository.get_visible(session, principal, registration_id, for_update)
     if registration is None:
-        raise errors.not_found()
+        raise problems.not_found("registration")
     return registration
 
 
@@ -258,7 +253,7 @@ async def _flush_versioned(session: AsyncSession, registration: Registration) ->
     try:
         await repository.flush(session)  # raises StaleDataError when another request changed it first
     except StaleDataError as exc:
-        raise errors.changed_concurrently() from exc
+        raise problems.changed_concurrently("registration") from exc
     except IntegrityError as exc:  # the new BSN was registered concurrently
         raise errors.already_registered() from exc
 
@@ -353,10 +348,10 @@ async def check_may_read_log(session: AsyncSession, principal: Principal, regist
     try:
         uuid.UUID(registration_id)
     except ValueError:
-        raise errors.not_found() from None
+        raise problems.not_found("registration") from None
     registration = await repository.get_registration(session, registration_id)
     if registration is None or not may_read_log(principal, registration):
-        raise errors.not_found()
+        raise problems.not_found("registration")
 
 
 async def processing_log_page(
