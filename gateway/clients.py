@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -143,3 +144,39 @@ async def verify_secret(client: Client | None, secret: str) -> bool:
     stored = client.secret_hash if client is not None and client.secret_hash else _DUMMY_HASH
     ok = await asyncio.to_thread(_verify, stored, secret)
     return ok and client is not None and client.secret_hash is not None
+
+
+class VerifierBusy(Exception):
+    """No turn to verify a secret came free within the queue timeout."""
+
+
+class SecretVerifier:
+    """Verifies client secrets on its own few threads, at most `concurrency` at once (ADR 0022).
+
+    argon2 releases the GIL and takes a core for tens of milliseconds: on the shared default
+    executor a burst of token requests (wrong secrets cost the same) would take every core from
+    the event loop that proxies everyone's calls. A request that waits longer than
+    `queue_timeout` for a turn gets VerifierBusy (the token endpoint answers 503).
+    """
+
+    def __init__(self, concurrency: int, queue_timeout: float) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="secret-verify")
+        self._turns = asyncio.Semaphore(concurrency)
+        self.queue_timeout = queue_timeout
+
+    async def verify(self, client: Client | None, secret: str) -> bool:
+        """As verify_secret: constant work whether or not the client exists."""
+        stored = client.secret_hash if client is not None and client.secret_hash else _DUMMY_HASH
+        try:
+            async with asyncio.timeout(self.queue_timeout):
+                await self._turns.acquire()
+        except TimeoutError as exc:
+            raise VerifierBusy from exc
+        try:
+            ok = await asyncio.get_running_loop().run_in_executor(self._executor, _verify, stored, secret)
+        finally:
+            self._turns.release()
+        return ok and client is not None and client.secret_hash is not None
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)

@@ -30,12 +30,28 @@ class GatewaySettings(CommonSettings):
     housing_url: str = "http://127.0.0.1:8003"
     connect_timeout: float = 2.0
     read_timeout: float = 30.0
+    # Per service: each has its own pool, so a stalled one cannot take the connections of the others.
     upstream_pool_size: int = 100
+    # Longest wait for a free connection of a service's pool; then 503 with Retry-After (ADR 0022).
+    upstream_queue_timeout: float = 2.0
+    # Consecutive failures (no answer, timeouts, no free connection) after which a service's circuit
+    # opens: 503 at once for the cool-down, then one probe call decides.
+    breaker_failures: int = 5
+    breaker_cooldown_seconds: float = 10.0
 
     # The route and scope table; default the one generated from the services (gateway/route_table.json).
     route_table_file: Path | None = None
 
-    max_body_bytes: int = 32 * 1024 * 1024
+    # Largest request body of a proxied call; a route in the table may allow more (the bulk import: 32 MiB).
+    max_body_bytes: int = 1024 * 1024
+    # Request line and headers, checked before anything else; over: 414 / 431 (problem+json).
+    max_url_bytes: int = 8 * 1024
+    max_header_bytes: int = 16 * 1024
+    max_header_count: int = 100
+    # Client secrets verified at once (argon2 in its own threads) and the longest wait for a turn;
+    # over: 503 `temporarily_unavailable` with Retry-After from the token endpoint.
+    secret_verify_concurrency: int = 1
+    secret_verify_queue_timeout: float = 2.0
     # Per client; `limits` notation, e.g. "600/minute" or "50/second".
     rate_limit: str = "1200/minute"
     # Per remote address, for unauthenticated calls (token endpoint, public documents).

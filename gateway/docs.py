@@ -7,7 +7,9 @@ import html
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from lmx_common.problems import PROBLEM_TYPES, ProblemError
+from gateway.edge import GATEWAY_PROBLEM_TYPES
+from lmx_common.problems import PROBLEM_TYPES as SHARED_PROBLEM_TYPES
+from lmx_common.problems import ProblemError
 
 router = APIRouter(tags=["documentation"])
 
@@ -16,6 +18,8 @@ SERVICES = {
     "certification": "Certification status of agencies and landlords, abuse reports, events.",
     "housing": "Housing capacity, fair share across the region, people at risk.",
 }
+# The shared catalogue and the gateway's own types (request limits, upstream failures).
+PROBLEM_TYPES = SHARED_PROBLEM_TYPES | GATEWAY_PROBLEM_TYPES
 PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,10 +12,13 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway import docs, oauth, routes
+from gateway.clients import SecretVerifier
 from gateway.config import VERSION, GatewaySettings
+from gateway.edge import EdgeLimits
 from gateway.keys import KeyStore, ensure_key
 from gateway.proxy import ProxyMiddleware, ProxyState
 from gateway.ratelimit import RateLimiter
+from gateway.upstream import Upstream
 from lmx_common.app import build_app
 from lmx_common.auth import TokenVerifier
 from lmx_common.db import Database
@@ -54,6 +58,12 @@ class GatewayApp(FastAPI):
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
+    edge = functools.partial(
+        EdgeLimits,
+        max_url_bytes=settings.max_url_bytes,
+        max_header_bytes=settings.max_header_bytes,
+        max_header_count=settings.max_header_count,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -74,22 +84,25 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             cache_seconds=settings.key_cache_seconds,
         )
         rate_limiter = RateLimiter(settings.rate_limit, settings.anonymous_rate_limit, settings.redis_url)
-        connector = aiohttp.TCPConnector(limit=settings.upstream_pool_size, keepalive_timeout=30)
-        upstream = aiohttp.ClientSession(
-            connector=connector,
-            auto_decompress=False,
-            skip_auto_headers=("User-Agent", "Accept-Encoding"),
-            # One session serves every caller: a cookie jar would store a cookie an upstream set for one
-            # caller and send it with everybody's later calls. Callers' own Cookie headers pass as sent.
-            cookie_jar=aiohttp.DummyCookieJar(),
-        )
+        upstreams = {
+            name: Upstream(
+                name,
+                url,
+                settings.upstream_pool_size,
+                settings.upstream_queue_timeout,
+                settings.breaker_failures,
+                settings.breaker_cooldown_seconds,
+            )
+            for name, url in settings.upstreams().items()
+        }
+        secret_verifier = SecretVerifier(settings.secret_verify_concurrency, settings.secret_verify_queue_timeout)
         app.state.settings = settings
         app.state.database = database
         app.state.key_store = key_store
         app.state.rate_limiter = rate_limiter
+        app.state.secret_verifier = secret_verifier
         app.state.proxy = ProxyState(
-            upstreams=settings.upstreams(),
-            session=upstream,
+            upstreams=upstreams,
             verifier=verifier,
             rate_limiter=rate_limiter,
             max_body_bytes=settings.max_body_bytes,
@@ -102,15 +115,17 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         )
         checks = app.state.readiness_checks
         checks["database"] = database.ping
-        for name, url in settings.upstreams().items():
-            checks[name] = _upstream_check(upstream, url, settings.connect_timeout)
+        for name, service in upstreams.items():
+            checks[name] = _upstream_check(service.session, service.base_url, settings.connect_timeout)
         if settings.redis_url:
             checks["redis"] = rate_limiter.ping
         logger.info("started", extra={"version": VERSION, "upstreams": settings.upstreams()})
         try:
             yield
         finally:
-            await upstream.close()
+            for service in upstreams.values():
+                await service.close()
+            secret_verifier.close()
             await database.dispose()
 
     app = build_app(
@@ -120,11 +135,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         lifespan=lifespan,
         openapi_path="/openapi.json",
         routers=[oauth.router, docs.router],
+        inner_middleware=[edge],
         app_class=GatewayApp,
         token_url=settings.token_endpoint,
     )
     assert isinstance(app, GatewayApp)
-    app.proxied = RequestContextMiddleware(ProxyMiddleware(app.router), api_version=VERSION)
+    app.proxied = RequestContextMiddleware(edge(ProxyMiddleware(app.router)), api_version=VERSION)
     app.add_exception_handler(oauth.OAuthError, oauth.oauth_error_handler)
     return app
 

@@ -19,7 +19,7 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.clients import get_client, verify_secret
+from gateway.clients import SecretVerifier, VerifierBusy, get_client
 from gateway.config import GatewaySettings
 from gateway.keys import KeyStore
 from gateway.models import Client, UsedAssertion
@@ -37,15 +37,25 @@ SessionDep = Annotated[AsyncSession, Depends(request_session, scope="function")]
 class OAuthError(Exception):
     """An RFC 6749 section 5.2 error response."""
 
-    def __init__(self, error: str, description: str, status: int = 400, basic_challenge: bool = False) -> None:
+    def __init__(
+        self,
+        error: str,
+        description: str,
+        status: int = 400,
+        basic_challenge: bool = False,
+        retry_after: int | None = None,
+    ) -> None:
         super().__init__(description)
         self.error = error
         self.description = description
         self.status = status
         self.basic_challenge = basic_challenge
+        self.retry_after = retry_after
 
     def response(self) -> JSONResponse:
         headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+        if self.retry_after is not None:
+            headers["Retry-After"] = str(self.retry_after)
         if self.status == 401:
             headers["WWW-Authenticate"] = (
                 'Basic realm="labour-migration-exchange"'
@@ -92,10 +102,18 @@ def _basic_credentials(header: str) -> tuple[str, str]:
     return unquote_plus(client_id), unquote_plus(secret)
 
 
-async def _authenticate_basic(session: AsyncSession, header: str, form: dict[str, str]) -> Client:
+async def _authenticate_basic(
+    session: AsyncSession, header: str, form: dict[str, str], verifier: SecretVerifier
+) -> Client:
     client_id, secret = _basic_credentials(header)
     client = await get_client(session, client_id)
-    if not await verify_secret(client, secret) or client is None or client.disabled:
+    try:
+        verified = await verifier.verify(client, secret)
+    except VerifierBusy as exc:
+        raise OAuthError(
+            "temporarily_unavailable", "Too many token requests at once; retry shortly.", 503, retry_after=1
+        ) from exc
+    if not verified or client is None or client.disabled:
         raise OAuthError("invalid_client", "Client authentication failed.", 401, basic_challenge=True)
     if "client_id" in form and form["client_id"] != client_id:
         raise OAuthError("invalid_client", "client_id does not match the authenticated client.", 401)
@@ -183,6 +201,10 @@ async def _authenticate_assertion(session: AsyncSession, form: dict[str, str], s
     responses={
         400: {"description": "RFC 6749 error (invalid_request, invalid_scope, unsupported_grant_type)"},
         401: {"description": "RFC 6749 invalid_client"},
+        503: {
+            "description": "`temporarily_unavailable`: too many client secrets being verified at once; "
+            "retry after the seconds in Retry-After"
+        },
     },
 )
 async def token(request: Request, session: SessionDep) -> JSONResponse:
@@ -208,7 +230,7 @@ async def token(request: Request, session: SessionDep) -> JSONResponse:
     if authorization[:6].lower() == "basic ":
         if "client_assertion" in form:
             raise OAuthError("invalid_request", "Use one client authentication method, not two.")
-        client = await _authenticate_basic(session, authorization, form)
+        client = await _authenticate_basic(session, authorization, form, request.app.state.secret_verifier)
     elif "client_assertion" in form:
         client = await _authenticate_assertion(session, form, settings)
     else:

@@ -14,9 +14,11 @@ import aiohttp
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway import routes
+from gateway.edge import send_problem
 from gateway.ratelimit import RateLimiter
+from gateway.upstream import PROBE, Upstream, retry_after
 from lmx_common.auth import AuthError, TokenVerifier, insufficient_scope
-from lmx_common.problems import ProblemError, problem_body
+from lmx_common.problems import ProblemError
 from lmx_common.tracing import TRANSACTION_HEADER, TraceContext
 
 logger = logging.getLogger("lmx.gateway.proxy")
@@ -72,11 +74,10 @@ _BAD_IN_RAW_PATH = (b"%2f", b"%5c", b"%23", b"%3f", b"%2e")
 
 @dataclass
 class ProxyState:
-    upstreams: dict[str, str]
-    session: aiohttp.ClientSession
+    upstreams: dict[str, Upstream]
     verifier: TokenVerifier
     rate_limiter: RateLimiter
-    max_body_bytes: int
+    max_body_bytes: int  # unless the route says otherwise
     connect_timeout: float
     read_timeout: float
     max_authorization_bytes: int
@@ -85,18 +86,6 @@ class ProxyState:
 
     def __post_init__(self) -> None:
         self.timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.connect_timeout, sock_read=self.read_timeout)
-
-
-async def _send_problem(
-    send: Send, status: int, detail: str, instance: str, slug: str | None = None, headers: dict[str, str] | None = None
-) -> None:
-    import json
-
-    body = json.dumps(problem_body(status, detail, instance, slug), separators=(",", ":")).encode()
-    raw = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]
-    raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
-    await send({"type": "http.response.start", "status": status, "headers": raw})
-    await send({"type": "http.response.body", "body": body})
 
 
 class ProxyMiddleware:
@@ -119,18 +108,26 @@ class ProxyMiddleware:
         ):
             # Dot segments and encoded separators would be normalised on the way upstream, after the
             # scope check matched the path as sent: refuse them rather than check one path and forward another.
-            await _send_problem(send, 400, "The path has dot segments or encoded separators.", path, "invalid-input")
+            await send_problem(send, 400, "The path has dot segments or encoded separators.", path, "invalid-input")
             return
         try:
             await self._proxy(scope, receive, send, service, upstream_path)
         except ProblemError as exc:
-            await _send_problem(send, exc.status, exc.detail, path, exc.slug, dict(exc.headers))
+            await send_problem(send, exc.status, exc.detail, path, exc.slug, dict(exc.headers))
 
     async def _proxy(self, scope: Scope, receive: Receive, send: Send, service: str, upstream_path: str) -> None:
         state: ProxyState = scope["app"].state.proxy
         method: str = scope["method"]
         rule = state.routes.match(service, upstream_path, method)
         if rule is None:
+            allowed = state.routes.allowed(service, upstream_path)
+            if allowed:  # TRACE and CONNECT land here too: no route offers them
+                raise ProblemError(
+                    405,
+                    f"{method} is not allowed here.",
+                    slug="method-not-allowed",
+                    headers={"Allow": ", ".join(sorted(allowed))},
+                )
             raise ProblemError(404, "No resource at this path.", slug="not-found")
 
         headers: dict[str, str] = {}
@@ -176,7 +173,7 @@ class ProxyMiddleware:
                 headers={"Retry-After": str(int(retry))},
             )
 
-        body = await self._read_body(receive, content_length, state.max_body_bytes)
+        body = await self._read_body(receive, content_length, rule.max_body_bytes or state.max_body_bytes)
 
         trace: TraceContext = scope["state"]["trace"]
         headers["traceparent"] = trace.traceparent
@@ -185,16 +182,40 @@ class ProxyMiddleware:
         headers["x-forwarded-proto"] = scope.get("scheme", "http")
         headers["x-forwarded-prefix"] = "/" + service
         query = scope.get("query_string", b"").decode("latin-1")
-        url = state.upstreams[service] + upstream_path + (f"?{query}" if query else "")
+        upstream = state.upstreams[service]
+        url = upstream.base_url + upstream_path + (f"?{query}" if query else "")
 
+        breaker = upstream.breaker
+        admitted = breaker.admit()
+        if admitted > 0:
+            raise ProblemError(
+                503,
+                f"The {service} service is failing; the gateway does not call it for a while.",
+                slug="gateway-upstream-unavailable",
+                headers={"Retry-After": retry_after(admitted)},
+            )
+        if not await upstream.acquire():
+            breaker.failure()
+            logger.warning("upstream pool saturated", extra={"service": service})
+            raise ProblemError(
+                503,
+                f"No connection to the {service} service came free in time.",
+                slug="gateway-upstream-unavailable",
+                headers={"Retry-After": retry_after(upstream.queue_timeout)},
+            )
+        settled = False
         try:
-            async with state.session.request(
+            async with upstream.session.request(
                 method, url, headers=headers, data=body or None, allow_redirects=False, timeout=state.timeout
             ) as response:
                 payload = await response.read()
                 out = [(k, v) for k, v in ((k.lower(), v) for k, v in response.raw_headers) if k not in RESPONSE_DROP]
                 status = response.status
+            settled = True
+            breaker.success()
         except (aiohttp.ConnectionTimeoutError, aiohttp.ClientConnectorError) as exc:
+            settled = True
+            breaker.failure()
             logger.warning("upstream unavailable", extra={"service": service, "errorType": type(exc).__name__})
             raise ProblemError(
                 503,
@@ -203,15 +224,23 @@ class ProxyMiddleware:
                 headers={"Retry-After": "5"},
             ) from exc
         except (aiohttp.SocketTimeoutError, TimeoutError) as exc:
+            settled = True
+            breaker.failure()
             logger.warning("upstream timeout", extra={"service": service})
             raise ProblemError(
                 504, f"The {service} service did not answer in time.", slug="gateway-upstream-timeout"
             ) from exc
         except aiohttp.ClientError as exc:
+            settled = True
+            breaker.failure()
             logger.warning("bad upstream response", extra={"service": service, "errorType": type(exc).__name__})
             raise ProblemError(
                 502, f"The {service} service gave no valid response.", slug="gateway-bad-upstream-response"
             ) from exc
+        finally:
+            upstream.release()
+            if admitted == PROBE and not settled:
+                breaker.abandon_probe()
         out.append((b"content-length", str(len(payload)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": out})
         await send({"type": "http.response.body", "body": payload})

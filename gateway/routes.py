@@ -3,7 +3,11 @@
 The table is generated from the services' published OpenAPI documents (``lmx routes generate``
 writes ``route_table.json`` beside this module; ADR 0019): the gateway imports no service, and a
 test fails when the file and the services' declarations differ. A path that matches no route of
-its service is a 404; a known path with another method is a 404 as well (as before).
+its service is a 404; a known path with another method is a 405 with the path's methods in `Allow`.
+
+A rule may carry ``maxBodyBytes`` per method (the largest request body the gateway accepts for
+it; others get ``GATEWAY_MAX_BODY_BYTES``), copied by ``lmx routes generate`` from the
+operation's ``x-max-body-bytes`` in the service's OpenAPI (the bulk import declares one).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ class RouteRule:
     pattern: re.Pattern[str]
     methods: frozenset[str]
     any_of_scopes: tuple[str, ...]  # () = public; ("*",) = any valid token
+    max_body_bytes: int | None = None  # None: the gateway's setting
 
     @property
     def public(self) -> bool:
@@ -56,13 +61,15 @@ class RouteTable:
         for service, rules in services.items():
             compiled = []
             for rule in rules:
-                by_access: dict[tuple[str, ...], set[str]] = {}
+                limits: dict[str, int] = rule.get("maxBodyBytes", {})
+                grouped: dict[tuple[tuple[str, ...], int | None], set[str]] = {}
                 for method, access in rule["methods"].items():
-                    by_access.setdefault(_scopes(access), set()).add(method)
+                    limit = limits.get(method)
+                    grouped.setdefault((_scopes(access), int(limit) if limit is not None else None), set()).add(method)
                 pattern = _pattern(rule["path"])
                 compiled += [
-                    RouteRule(service, rule["path"], pattern, frozenset(methods), scopes)
-                    for scopes, methods in by_access.items()
+                    RouteRule(service, rule["path"], pattern, frozenset(methods), scopes, limit)
+                    for (scopes, limit), methods in grouped.items()
                 ]
             self.by_service[service] = tuple(compiled)
 
@@ -75,6 +82,14 @@ class RouteTable:
             if method in rule.methods and rule.pattern.match(path):
                 return rule
         return None
+
+    def allowed(self, service: str, path: str) -> frozenset[str]:
+        """Every method some rule offers for this path (empty: an unknown path). Only asked on a miss."""
+        methods: set[str] = set()
+        for rule in self.by_service.get(service, ()):
+            if rule.pattern.match(path):
+                methods |= rule.methods
+        return frozenset(methods)
 
     @property
     def rules(self) -> tuple[RouteRule, ...]:

@@ -31,6 +31,8 @@ SECURITY_SCHEME = "oauth2"
 OPENAPI_PATH = "/v1/openapi.json"
 ANY_TOKEN = "any token"  # noqa: S105 - a kind of access, not a secret
 PUBLIC = "public"
+# An operation may accept a larger body than the gateway's default (the bulk import): its limit.
+MAX_BODY_EXTENSION = "x-max-body-bytes"
 # A GET route also answers HEAD (RFC 9110 section 9.3.2).
 _ALSO = {"GET": ("HEAD",)}
 
@@ -131,12 +133,18 @@ def route_table_from_openapi(document: dict[str, Any]) -> list[dict[str, Any]]:
     rules: list[dict[str, Any]] = [{"path": OPENAPI_PATH, "methods": {"GET": PUBLIC, "HEAD": PUBLIC}}]
     for path, item in document.get("paths", {}).items():
         methods: dict[str, str | list[str]] = {}
+        limits: dict[str, int] = {}
         for method, operation in item.items():
             access = Access.from_security(operation.get("security"))
             value: str | list[str] = list(access.scopes) if access.kind == "scopes" else access.kind
             for name in (method.upper(), *_ALSO.get(method.upper(), ())):
                 methods.setdefault(name, value)
-        rules.append({"path": path, "methods": dict(sorted(methods.items()))})
+            if MAX_BODY_EXTENSION in operation:
+                limits[method.upper()] = int(operation[MAX_BODY_EXTENSION])
+        rule: dict[str, Any] = {"path": path, "methods": dict(sorted(methods.items()))}
+        if limits:
+            rule["maxBodyBytes"] = limits
+        rules.append(rule)
     rules.sort(key=lambda rule: (rule["path"].count("{"), rule["path"]))
     return rules
 

@@ -13,6 +13,7 @@ from lmx_common.auth import CallerDep
 from lmx_common.etag import etag
 from lmx_common.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, cursor_value, cut_page, links_after, page_links
 from lmx_common.problems import InvalidParam, ProblemError, invalid_input, problem_openapi_response
+from lmx_common.routes import MAX_BODY_EXTENSION
 from services.registry import bulk, fields, processing_log, service
 from services.registry.dependencies import (
     Auditor,
@@ -40,6 +41,8 @@ from services.registry.schemas import (
 )
 
 router = APIRouter(prefix="/v1")
+# The largest bulk upload the gateway forwards (other routes get its smaller default).
+MAX_BULK_BODY_BYTES = 32 * 1024 * 1024
 RegistrationId = Annotated[str, Path(alias="registrationId", description="The registration's id (a UUID).")]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: problem_openapi_response("No such registration, or not visible to the caller.")
@@ -238,6 +241,7 @@ async def search(
     tags=["registrations"],
     summary="Import many registrations (NDJSON or CSV): a result per line",
     openapi_extra={
+        MAX_BODY_EXTENSION: MAX_BULK_BODY_BYTES,
         "requestBody": {
             "required": True,
             "content": {
