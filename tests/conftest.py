@@ -136,10 +136,16 @@ def stack(backend: Backend) -> Iterator[Any]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked `postgres` need concurrent writers: their SQLite variants are deselected, not skipped."""
+    """Tests marked `postgres` need concurrent writers: their SQLite variants are deselected, not skipped.
+
+    Tests marked `one_backend` do not depend on the database (timing of the gateway's own paths):
+    their PostgreSQL variants are deselected.
+    """
     selected, deselected = [], []
     for item in items:
-        if item.get_closest_marker("postgres") and "[sqlite" in item.nodeid:
+        if (item.get_closest_marker("postgres") and "[sqlite" in item.nodeid) or (
+            item.get_closest_marker("one_backend") and "[postgresql" in item.nodeid
+        ):
             deselected.append(item)
         else:
             selected.append(item)

@@ -18,18 +18,12 @@ import uvicorn
 from gateway.main import create_app as create_gateway
 from gateway.routes import TABLE_FILE, RouteTable
 from gateway.upstream import GO, PROBE, CircuitBreaker
+from tests.api.test_conventions import assert_standard_headers
 from tests.conftest import assert_problem
 from tests.support.servers import echo_app, free_port, serve
 from tests.support.stack import gateway_settings, lab_route_table, start_lab_gateway
-from tests.api.test_conventions import assert_standard_headers
 
 SCOPES = ("registry:read", "registry:write", "housing:read")
-
-
-def only_one_backend(backend: Any) -> None:
-    """Timing tests: the gateway's database plays no part, once is enough."""
-    if backend.name != "sqlite":
-        pytest.skip("backend-independent; runs on sqlite")
 
 
 async def token_for(stack: Any, http: httpx.AsyncClient, gateway: str, scopes: tuple[str, ...] = SCOPES) -> str:
@@ -107,9 +101,9 @@ async def wait_until(condition: Any, seconds: float = 5.0) -> None:
 # 1. One pool per service, a bounded queue, a circuit breaker.
 
 
+@pytest.mark.one_backend
 async def test_a_stalled_service_neither_slows_another_nor_holds_its_queue(stack, http, backend):
     """Registry stalled with its pool full: housing still answers at once, queued registry calls get 503 fast."""
-    only_one_backend(backend)
     with ExitStack() as exits:
         stalled = exits.enter_context(StallServer().running())
         housing = exits.enter_context(serve(echo_app()))
@@ -153,8 +147,8 @@ async def test_a_stalled_service_neither_slows_another_nor_holds_its_queue(stack
             assert response.status_code in (200, 502)
 
 
+@pytest.mark.one_backend
 async def test_the_breaker_opens_answers_without_calling_and_closes_after_recovery(stack, http, backend):
-    only_one_backend(backend)
     with ExitStack() as exits:
         stalled = exits.enter_context(StallServer().running())
         housing = exits.enter_context(serve(echo_app()))
@@ -281,9 +275,9 @@ def serve_httptools(app: Any) -> Iterator[str]:
         thread.join(timeout=10)
 
 
+@pytest.mark.one_backend
 async def test_under_httptools_a_huge_header_and_url_still_get_problem_json(http, backend):
     """httptools has no head limit of its own: the application's limits are what refuses (default settings)."""
-    only_one_backend(backend)
     with ExitStack() as exits:
         settings = gateway_settings(backend.urls, 0, route_table_file=lab_route_table(exits))
         url = exits.enter_context(serve_httptools(create_gateway(settings)))
@@ -363,8 +357,8 @@ async def test_a_known_path_with_another_method_is_405_with_allow(stack, http, b
 # 4. Secret verification is bounded: a token brute force does not slow proxied calls.
 
 
+@pytest.mark.one_backend
 async def test_a_burst_of_wrong_secrets_does_not_slow_proxied_calls(stack, http, backend):
-    only_one_backend(backend)
     with ExitStack() as exits:
         url, _ = start_lab_gateway(exits, backend.urls)
         token = await token_for(stack, http, url)
@@ -404,8 +398,8 @@ async def test_a_burst_of_wrong_secrets_does_not_slow_proxied_calls(stack, http,
         assert under_attack < max(4 * baseline, baseline + 0.025), (baseline, under_attack)
 
 
+@pytest.mark.one_backend
 async def test_token_requests_beyond_the_verification_queue_get_503_temporarily_unavailable(stack, http, backend):
-    only_one_backend(backend)
     with ExitStack() as exits:
         url, _ = start_lab_gateway(exits, backend.urls, secret_verify_queue_timeout=0.01)
         client_id, secret = await stack.register_client()
