@@ -94,7 +94,8 @@ def public_path(scope: Scope) -> str:
         if name == b"x-forwarded-prefix":
             prefix = value.decode("latin-1")
             break
-    return prefix + scope["path"]
+    path: str = scope["path"]
+    return prefix + path
 
 
 @dataclass

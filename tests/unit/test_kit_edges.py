@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from gateway.oauth import jti_key
 from lmx_common.pagination import cursor_value, decode_cursor, encode_cursor
@@ -17,7 +19,7 @@ from services.certification.main import create_app as certification
 from services.housing.main import create_app as housing
 from services.registry.main import create_app as registry
 
-APPS = {"registry": registry, "certification": certification, "housing": housing}
+APPS: dict[str, Callable[[], FastAPI]] = {"registry": registry, "certification": certification, "housing": housing}
 
 
 def client(name: str) -> httpx.AsyncClient:
