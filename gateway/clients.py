@@ -25,7 +25,7 @@ from lmx_common.scopes import SCOPES
 # Client secrets are 256-bit random strings, so the hash guards against a stolen table, not guessing.
 _hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
-OIN = re.compile(r"^\d{20}$")
+OIN = re.compile(r"[0-9]{20}")  # matched in full; ASCII digits only (a Unicode digit is no OIN)
 CLIENT_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{2,99}$")
 
 
@@ -47,9 +47,9 @@ class NewClient:
 
 def validate(new: NewClient) -> list[str]:
     problems = []
-    if not CLIENT_ID.match(new.client_id):
+    if not CLIENT_ID.fullmatch(new.client_id):
         problems.append("client id: 3-100 characters, lower case letters, digits, '.', '_' or '-'")
-    if not OIN.match(new.organisation_oin):
+    if not OIN.fullmatch(new.organisation_oin):
         problems.append("organisation OIN: 20 digits")
     try:
         org_type = OrganisationType(new.organisation_type)

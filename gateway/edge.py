@@ -14,13 +14,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lmx_common.problems import problem_body
 
-# The gateway's own problem types, beside the shared catalogue (lmx_common.problems.PROBLEM_TYPES);
-# /problems lists both, these winning. slug -> (title, description).
+# The gateway's own problem types, beside the shared catalogue (lmx_common.problems.PROBLEM_TYPES, which
+# has request-header-fields-too-large: the services answer it too); /problems lists both, these winning.
+# slug -> (title, description).
 GATEWAY_PROBLEM_TYPES: dict[str, tuple[str, str]] = {
-    "request-header-fields-too-large": (
-        "Request header fields too large",
-        "The gateway refused the request: its headers are larger in total, or more in number, than it accepts.",
-    ),
     "uri-too-long": ("URI too long", "The gateway refused the request: its path and query are longer than it accepts."),
     "gateway-upstream-unavailable": (
         "Upstream service unavailable",

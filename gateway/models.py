@@ -48,7 +48,10 @@ class SigningKey(Base):
 
 
 class UsedAssertion(Base):
-    """jti values of accepted client assertions, kept until the assertion expires (RFC 7523 replay)."""
+    """jti values of accepted client assertions, kept until the assertion expires (RFC 7523 replay).
+
+    ``jti`` holds ``sha256:<hex>`` of the whole jti (gateway.oauth.jti_key), never the jti cut short.
+    """
 
     __tablename__ = "used_assertions"
 

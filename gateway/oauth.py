@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import time
 import uuid
 from datetime import UTC, datetime
@@ -163,12 +164,22 @@ async def _authenticate_assertion(session: AsyncSession, form: dict[str, str], s
     # Single use: the (client, jti) pair is stored until the assertion expires; a replay hits the key.
     expires = datetime.fromtimestamp(claims["exp"] + settings.token_leeway_seconds, UTC)
     await session.execute(delete(UsedAssertion).where(UsedAssertion.expires_at < datetime.now(UTC)))
-    session.add(UsedAssertion(client_id=client.client_id, jti=str(claims["jti"])[:200], expires_at=expires))
+    session.add(UsedAssertion(client_id=client.client_id, jti=jti_key(claims["jti"]), expires_at=expires))
     try:
         await session.flush()
     except IntegrityError as exc:
         raise OAuthError("invalid_client", "The client assertion was already used.", 401) from exc
     return client
+
+
+def jti_key(jti: object) -> str:
+    """What the used-assertion table stores for a jti: a SHA-256 of all of it (71 characters).
+
+    The column holds 200 characters; storing the jti cut to that length made two long jtis that share
+    their first 200 characters one (the second assertion refused as a replay, RFC 7523 3 wants the
+    whole value compared). A hash compares all of it and fits the column as it is.
+    """
+    return "sha256:" + hashlib.sha256(str(jti).encode("utf-8")).hexdigest()
 
 
 @router.post(

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from lmx_common.auth import JwksKeySource, TokenVerifier
 from lmx_common.db import Database
 from lmx_common.logging import configure_logging
-from lmx_common.middleware import RequestContextMiddleware
+from lmx_common.middleware import HeadAsGetMiddleware, RequestContextMiddleware
 from lmx_common.problems import PROBLEM_MEDIA_TYPE, ProblemError, install_problem_handlers
 from lmx_common.routes import apply_security
 from lmx_common.settings import ServiceSettings
@@ -118,6 +118,7 @@ def build_app(
     inner_middleware: Sequence[Any] = (),
     app_class: type[FastAPI] = FastAPI,
     token_url: str = "/oauth/token",  # noqa: S107 - a URL, not a secret
+    context_options: dict[str, Any] | None = None,
 ) -> FastAPI:
     """What every component shares: problem handlers, headers, public OpenAPI, liveness and readiness."""
     app = app_class(
@@ -136,7 +137,7 @@ def build_app(
     install_problem_handlers(app)
     for middleware in inner_middleware:  # added first = closer to the routes
         app.add_middleware(middleware)
-    app.add_middleware(RequestContextMiddleware, api_version=version)
+    app.add_middleware(RequestContextMiddleware, api_version=version, **(context_options or {}))
     for router in routers:
         app.include_router(router)
     app.openapi = _openapi_that_tells_the_truth(app, token_url)  # type: ignore[method-assign]
@@ -236,6 +237,12 @@ def create_service_app(
         lifespan=lifespan,
         openapi_path="/v1/openapi.json",
         routers=routers,
+        inner_middleware=(HeadAsGetMiddleware,),
+        context_options={
+            "max_header_bytes": settings.max_header_bytes,
+            "max_header_count": settings.max_header_count,
+            "cursor_key": settings.cursor_key,
+        },
         token_url=settings.token_issuer.rstrip("/") + "/oauth/token",
         servers=[
             {"url": f"/{component}", "description": "Through the gateway"},

@@ -1,4 +1,5 @@
-"""Pure ASGI middleware: trace context, transaction id, API-Version and security headers, access log."""
+"""Pure ASGI middleware: trace context, transaction id, API-Version and security headers, access log,
+header limits; HEAD served wherever GET is."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lmx_common.logging import client_id_var, trace_id_var, transaction_id_var, write_access_line
-from lmx_common.problems import problem_body
+from lmx_common.pagination import cursor_key_var
+from lmx_common.problems import problem_body, public_path
 from lmx_common.tracing import TRANSACTION_HEADER, child_of, transaction_id
 
 problems_logger = logging.getLogger("lmx.problems")
@@ -31,11 +33,24 @@ class RequestContextMiddleware:
     Gives the request a transaction id and a span in the caller's trace (both echoed in the
     response and in every log line), adds the API-Version and security headers to every response
     where the handler did not set them, and writes one access-log line without the query string.
+
+    With limits (the services), a request with more than ``max_header_count`` headers, or names and
+    values over ``max_header_bytes``, is answered 431 here; ``cursor_key`` signs the request's cursors.
     """
 
-    def __init__(self, app: ASGIApp, api_version: str) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        api_version: str,
+        max_header_bytes: int | None = None,
+        max_header_count: int | None = None,
+        cursor_key: str | None = None,
+    ) -> None:
         self.app = app
         self.api_version = api_version.encode()
+        self.max_header_bytes = max_header_bytes
+        self.max_header_count = max_header_count
+        self.cursor_key = cursor_key.encode() if cursor_key else None
         # Added where the handler did not set them; the first three are per request.
         self._fixed = ((b"api-version", self.api_version), *SECURITY_HEADERS)
         self._names = frozenset({_TRANSACTION, b"traceparent"} | {name for name, _ in self._fixed})
@@ -46,7 +61,9 @@ class RequestContextMiddleware:
             return
         started = time.perf_counter()
         incoming_trace = incoming_txn = None
+        header_bytes = 0
         for key, value in scope["headers"]:  # the first of each, as sent
+            header_bytes += len(key) + len(value)
             if key == b"traceparent":
                 if incoming_trace is None:
                     incoming_trace = value.decode("latin-1")
@@ -58,6 +75,7 @@ class RequestContextMiddleware:
         state["trace"] = trace
         state["transaction_id"] = txn
         tokens = (transaction_id_var.set(txn), trace_id_var.set(trace.trace_id), client_id_var.set(None))
+        key_token = cursor_key_var.set(self.cursor_key) if self.cursor_key is not None else None
         status = 500
         per_request = ((_TRANSACTION, txn.encode()), (b"traceparent", trace.traceparent.encode()))
         fixed, names = self._fixed, self._names
@@ -79,6 +97,10 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
+            too_large = self._head_too_large(len(scope["headers"]), header_bytes)
+            if too_large is not None:
+                await _send_problem(send_wrapper, 431, too_large, public_path(scope), "request-header-fields-too-large")
+                return
             await self.app(scope, receive, send_wrapper)
         except Exception as exc:
             # Answer here rather than in Starlette's outermost error middleware, so that even an
@@ -86,10 +108,8 @@ class RequestContextMiddleware:
             problems_logger.error("unhandled error", extra={"path": scope["path"]}, exc_info=exc)
             if started_response:
                 raise
-            body = json.dumps(problem_body(500, "An unexpected error occurred.", scope["path"], "internal-error"))
-            await send_wrapper({"type": "http.response.start", "status": 500, "headers": [
-                (b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]})
-            await send_wrapper({"type": "http.response.body", "body": body.encode()})
+            detail = "An unexpected error occurred."
+            await _send_problem(send_wrapper, 500, detail, public_path(scope), "internal-error")
         finally:
             write_access_line(
                 {
@@ -100,6 +120,48 @@ class RequestContextMiddleware:
                     "clientId": state.get("client_id"),
                 }
             )
+            if key_token is not None:
+                cursor_key_var.reset(key_token)
             transaction_id_var.reset(tokens[0])
             trace_id_var.reset(tokens[1])
             client_id_var.reset(tokens[2])
+
+    def _head_too_large(self, count: int, size: int) -> str | None:
+        if self.max_header_count is not None and count > self.max_header_count:
+            return f"More than {self.max_header_count} request headers."
+        if self.max_header_bytes is not None and size > self.max_header_bytes:
+            return f"The request headers exceed {self.max_header_bytes} bytes."
+        return None
+
+
+async def _send_problem(send: Send, status: int, detail: str, instance: str, slug: str) -> None:
+    body = json.dumps(problem_body(status, detail, instance, slug)).encode()
+    headers = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class HeadAsGetMiddleware:
+    """HEAD wherever GET is (RFC 9110 9.3.2): the GET route answers, with the same headers and no body.
+
+    FastAPI's routes, unlike Starlette's, do not add HEAD beside GET. Here the request goes to the
+    routes as GET and the body is dropped on the way out; ``Content-Length`` stays that of the GET.
+    A path without GET answers 405 (its ``Allow`` from the problem handler), an unknown one 404.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def without_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b""}
+            await send(message)
+
+        await self.app(dict(scope, method="GET"), receive, without_body)

@@ -6,12 +6,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import quote
 
-from fastapi import FastAPI
+from fastapi import FastAPI, routing
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Match
+from starlette.types import Scope
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 # Problem types are relative URIs; the gateway serves a description of each at /problems/<slug>.
@@ -31,6 +34,10 @@ PROBLEM_TYPES: dict[str, tuple[str, str]] = {
     "payload-too-large": ("Payload too large", "The request body exceeds the limit."),
     "unsupported-media-type": ("Unsupported media type", "The request body has an unsupported type."),
     "unprocessable": ("Unprocessable request", "The request is well-formed but cannot be processed."),
+    "request-header-fields-too-large": (
+        "Request header fields too large",
+        "The request's headers are larger in total, or more in number, than this component accepts.",
+    ),
     "too-many-requests": ("Too many requests", "The client exceeded its rate limit; see Retry-After."),
     "internal-error": ("Internal error", "An unexpected error occurred; it has been logged."),
     "service-unavailable": ("Service unavailable", "A dependency of this component is unavailable."),
@@ -62,12 +69,33 @@ _STATUS_SLUGS = {
     422: "unprocessable",
     428: "precondition-required",
     429: "too-many-requests",
+    431: "request-header-fields-too-large",
     503: "service-unavailable",
 }
 
 
 def problem_type(slug: str) -> str:
     return PROBLEM_PATH + slug
+
+
+# RFC 3986 path characters besides unreserved ones; everything else (non-ASCII, space, %) is encoded.
+_PATH_SAFE = "/!$&'()*+,;=:@"
+
+
+def uri_path(path: str) -> str:
+    """A decoded path as a URI reference (RFC 3986): UTF-8, percent-encoded where a path needs it."""
+    return quote(path, safe=_PATH_SAFE)
+
+
+def public_path(scope: Scope) -> str:
+    """The decoded path the caller used: behind the gateway with its prefix (X-Forwarded-Prefix)."""
+    prefix = ""
+    for name, value in scope.get("headers", ()):
+        if name == b"x-forwarded-prefix":
+            prefix = value.decode("latin-1")
+            break
+    path: str = scope["path"]
+    return prefix + path
 
 
 @dataclass
@@ -117,6 +145,7 @@ def problem_body(
     invalid_params: Sequence[InvalidParam] = (),
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """The problem+json body; ``instance`` is the decoded path, percent-encoded here (RFC 3986)."""
     slug = slug or _STATUS_SLUGS.get(status, "internal-error")
     default_title = PROBLEM_TYPES.get(slug, (HTTPStatus(status).phrase, ""))[0]
     body: dict[str, Any] = {
@@ -124,7 +153,7 @@ def problem_body(
         "title": title or default_title,
         "status": status,
         "detail": detail,
-        "instance": instance,
+        "instance": uri_path(instance),
     }
     if invalid_params:
         body["invalidParams"] = [p.as_dict() for p in invalid_params]
@@ -147,7 +176,7 @@ def problem_response(
     if instance is not None:
         path = instance
     elif request is not None:  # behind the gateway, the path the caller used
-        path = request.headers.get("x-forwarded-prefix", "") + request.url.path
+        path = public_path(request.scope)
     else:
         path = ""
     body = problem_body(status, detail, path, slug, title, invalid_params, extra)
@@ -191,17 +220,67 @@ async def _problem_error_handler(request: Request, exc: Exception) -> Response:
     )
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method of every route at this path (a route answers one or more), HEAD beside GET."""
+    probe = dict(request.scope, method="")  # no route takes "", so each one at this path matches partially
+    methods: set[str] = set()
+    for route in routing.iter_route_contexts(request.app.router.routes):
+        if route.methods and route.matches(probe)[0] != Match.NONE:
+            methods |= route.methods
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
+
+
 async def _http_exception_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    headers = dict(exc.headers or {})
     if exc.status_code == 404 and detail == "Not Found":
         detail = "No resource at this path."
-    return problem_response(request, exc.status_code, detail, headers=exc.headers)
+    elif exc.status_code == 405:
+        # Starlette names the methods of the first route at this path only; RFC 9110 15.5.6 wants them all.
+        methods = allowed_methods(request)
+        if methods:
+            headers["Allow"] = ", ".join(methods)
+        detail = f"{request.method} is not allowed here; see Allow."
+    return problem_response(request, exc.status_code, detail, headers=headers)
+
+
+JSON_MEDIA_TYPE = "application/json"
+# RFC 5789 names Accept-Patch; Accept-Post (W3C LDP, registered with IANA) is its POST counterpart.
+_ACCEPT_HEADER = {"POST": "Accept-Post", "PATCH": "Accept-Patch"}
+
+
+def is_json_media_type(content_type: str | None) -> bool:
+    """``application/json`` or a ``+json`` type (as FastAPI parses), parameters ignored."""
+    if not content_type:
+        return False
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == JSON_MEDIA_TYPE or (media_type.startswith("application/") and media_type.endswith("+json"))
+
+
+def _body_not_json(request: Request, errors: Sequence[Any]) -> bool:
+    """The body as a whole was refused, and it was not sent as JSON: FastAPI did not parse it at all."""
+    whole_body = any(tuple(error.get("loc", ())) == ("body",) for error in errors)
+    return whole_body and not is_json_media_type(request.headers.get("content-type"))
 
 
 async def _validation_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    params = validation_params(exc.errors())
+    errors = exc.errors()
+    if _body_not_json(request, errors):
+        # RFC 9110 15.5.16: 415, naming the media type the operation takes.
+        sent = request.headers.get("content-type")
+        header = _ACCEPT_HEADER.get(request.method)
+        return problem_response(
+            request,
+            415,
+            f"Send the body as {JSON_MEDIA_TYPE}" + (f", not {sent[:100]}." if sent else " (no Content-Type sent)."),
+            "unsupported-media-type",
+            headers={header: JSON_MEDIA_TYPE} if header else None,
+        )
+    params = validation_params(errors)
     return problem_response(
         request, 400, f"{len(params)} invalid parameter(s).", "invalid-input", invalid_params=params
     )

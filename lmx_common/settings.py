@@ -52,3 +52,10 @@ class ServiceSettings(CommonSettings):
     # Minimum seconds between two JWKS refreshes triggered by an unknown kid.
     jwks_min_refresh_seconds: float = 1.0
     token_leeway_seconds: int = 30
+    # Signs the list cursors (HMAC-SHA256), so a cursor this service did not return is refused (400).
+    # Every replica of a service needs the same key; changing it invalidates the cursors in circulation.
+    cursor_key: str = "development-only-cursor-key"
+    # The request head a service accepts: a bit above the gateway's 16 KiB / 100, because the gateway
+    # adds trace and forwarding headers. Over either limit: 431 request-header-fields-too-large.
+    max_header_bytes: int = 20 * 1024
+    max_header_count: int = 110

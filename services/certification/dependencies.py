@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lmx_common.auth import Principal, require_scopes
 from lmx_common.db import request_session
 from lmx_common.scopes import Scope
+from lmx_common.validation import KVK_NUMBER_PATTERN
 
 SessionDep = Annotated[AsyncSession, Depends(request_session, scope="function")]
 ReaderDep = Annotated[Principal, Depends(require_scopes(Scope.CERTIFICATION_READ))]
@@ -16,7 +17,7 @@ ReportReaderDep = Annotated[Principal, Depends(require_scopes(Scope.REPORTS_READ
 ReportWriterDep = Annotated[Principal, Depends(require_scopes(Scope.REPORTS_WRITE))]
 SummaryReaderDep = Annotated[Principal, Depends(require_scopes(Scope.CERTIFICATION_READ, Scope.REPORTS_READ))]
 
-KvkPath = Annotated[str, Path(alias="kvkNumber", pattern=r"^\d{8}$", description="KvK number, 8 digits.")]
+KvkPath = Annotated[str, Path(alias="kvkNumber", pattern=KVK_NUMBER_PATTERN, description="KvK number, 8 digits (0-9).")]
 CertificateIdPath = Annotated[str, Path(alias="certificateId", max_length=36)]
 ReportIdPath = Annotated[str, Path(alias="reportId", max_length=36)]
 IfMatchHeader = Annotated[

@@ -12,6 +12,7 @@ from lmx_common.auth import current_principal
 from lmx_common.etag import etag
 from lmx_common.pagination import cursor_value, cut_page
 from lmx_common.problems import problem_openapi_response
+from lmx_common.validation import KVK_NUMBER_PATTERN, MUNICIPALITY_CODE_PATTERN
 from services.certification import idempotency, repository, service
 from services.certification.dependencies import (
     CertificateIdPath,
@@ -267,7 +268,7 @@ async def list_certificates(
     _caller: ReaderDep,
     session: SessionDep,
     request: Request,
-    kvk_number: Annotated[str | None, Query(alias="kvkNumber", pattern=r"^\d{8}$")] = None,
+    kvk_number: Annotated[str | None, Query(alias="kvkNumber", pattern=KVK_NUMBER_PATTERN)] = None,
     scheme: Annotated[SchemeCode | None, Query()] = None,
     certificate_status: Annotated[CertificateStatus | None, Query(alias="status")] = None,
     cursor: Cursor = None,
@@ -428,9 +429,9 @@ async def list_reports(
     caller: ReportReaderDep,
     session: SessionDep,
     request: Request,
-    kvk_number: Annotated[str | None, Query(alias="kvkNumber", pattern=r"^\d{8}$")] = None,
+    kvk_number: Annotated[str | None, Query(alias="kvkNumber", pattern=KVK_NUMBER_PATTERN)] = None,
     report_status: Annotated[ReportStatus | None, Query(alias="status")] = None,
-    municipality_code: Annotated[str | None, Query(alias="municipalityCode", pattern=r"^GM\d{4}$")] = None,
+    municipality_code: Annotated[str | None, Query(alias="municipalityCode", pattern=MUNICIPALITY_CODE_PATTERN)] = None,
     cursor: Cursor = None,
     page_size: PageSize = 50,
 ) -> ReportList:

@@ -8,8 +8,8 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field
 
 from lmx_common.pagination import Page
-from lmx_common.reference import is_municipality
 from lmx_common.schemas import CamelInput, CamelModel
+from lmx_common.validation import KvkNumber, MunicipalityCode
 
 OrganisationKind = Literal["employment-agency", "employer", "landlord"]
 SchemeCode = Literal["wtta-admission", "sna-nen-4400", "snf-housing"]
@@ -26,7 +26,6 @@ ReportCategory = Literal[
 ]
 ReportStatus = Literal["received", "investigating", "referred", "resolved", "unfounded"]
 
-KvkNumber = Annotated[str, Field(pattern=r"^\d{8}$", examples=["81234567"], description="KvK number, 8 digits.")]
 HousingLocationId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
 
 
@@ -36,14 +35,7 @@ def _not_in_future(value: date) -> date:
     return value
 
 
-def _known_municipality(code: str) -> str:
-    if not is_municipality(code):
-        raise ValueError("not a municipality code of the current CBS list")
-    return code
-
-
 PastDate = Annotated[date, AfterValidator(_not_in_future)]
-MunicipalityCode = Annotated[str, Field(pattern=r"^GM\d{4}$", examples=["GM1655"]), AfterValidator(_known_municipality)]
 
 
 class SchemeRead(CamelModel):

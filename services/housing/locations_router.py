@@ -14,6 +14,7 @@ from lmx_common.auth import current_principal
 from lmx_common.etag import check_if_match, etag
 from lmx_common.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, cursor_value, cut_page
 from lmx_common.problems import InvalidParam, ProblemError, invalid_input, problem_openapi_response, validation_params
+from lmx_common.validation import LOCATION_ID_PATTERN, MUNICIPALITY_CODE_PATTERN, REGION_CODE_PATTERN
 from services.housing import repository, service
 from services.housing.dependencies import Reader, SessionDep, SettingsDep, Writer
 from services.housing.models import EconomicLocation, HousingLocation
@@ -34,8 +35,8 @@ from services.housing.schemas import (
 )
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(current_principal)])
-LocationIdPath = Annotated[str, Path(alias="housingLocationId", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
-EconomicIdPath = Annotated[str, Path(alias="economicLocationId", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+LocationIdPath = Annotated[str, Path(alias="housingLocationId", pattern=LOCATION_ID_PATTERN)]
+EconomicIdPath = Annotated[str, Path(alias="economicLocationId", pattern=LOCATION_ID_PATTERN)]
 IfMatch = Annotated[str | None, Header(alias="If-Match", description="The ETag of the version you read.")]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: problem_openapi_response("No such location.")}
 FORBIDDEN_CONFLICT: dict[int | str, dict[str, Any]] = {
@@ -104,8 +105,8 @@ async def list_housing_locations(
     session: SessionDep,
     settings: SettingsDep,
     _principal: Reader,
-    municipality_code: Annotated[str | None, Query(alias="municipalityCode", pattern=r"^GM\d{4}$")] = None,
-    region_code: Annotated[str | None, Query(alias="regionCode", pattern=r"^[a-z0-9-]{2,50}$|^PV\d{2}$")] = None,
+    municipality_code: Annotated[str | None, Query(alias="municipalityCode", pattern=MUNICIPALITY_CODE_PATTERN)] = None,
+    region_code: Annotated[str | None, Query(alias="regionCode", pattern=REGION_CODE_PATTERN)] = None,
     status: Annotated[PipelineStatus | None, Query()] = None,
     at_risk: Annotated[bool | None, Query(alias="atRisk")] = None,
     page_size: Annotated[int, Query(alias="pageSize", ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
@@ -172,7 +173,12 @@ async def patch_housing_location(
 ) -> JSONResponse:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/merge-patch+json":
-        raise ProblemError(415, "Send the change as application/merge-patch+json.", slug="unsupported-media-type")
+        raise ProblemError(
+            415,
+            "Send the change as application/merge-patch+json.",
+            slug="unsupported-media-type",
+            headers={"Accept-Patch": "application/merge-patch+json"},
+        )
     row = await _existing(session, location_id, for_update=True)
     service.require_manager(principal, row.municipality_code)
     check_if_match(if_match, row.version, what="housing location")
@@ -293,7 +299,7 @@ async def create_economic_location(
 async def list_economic_locations(
     session: SessionDep,
     _principal: Reader,
-    region_code: Annotated[str | None, Query(alias="regionCode", pattern=r"^[a-z0-9-]{2,50}$|^PV\d{2}$")] = None,
+    region_code: Annotated[str | None, Query(alias="regionCode", pattern=REGION_CODE_PATTERN)] = None,
 ) -> EconomicLocationList:
     rows = await repository.economic_locations(session, region_code)
     keys = await repository.keys_of(session, [r.id for r in rows])

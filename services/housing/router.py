@@ -7,14 +7,15 @@ from fastapi.responses import JSONResponse
 
 from lmx_common.auth import current_principal
 from lmx_common.problems import InvalidParam, ProblemError, invalid_input, problem_openapi_response
+from lmx_common.validation import MUNICIPALITY_CODE_PATTERN, PROVINCE_CODE_PATTERN, REGION_CODE_PATTERN
 from services.housing import reports, repository
 from services.housing.dependencies import FairShareReader, GatewayDep, Reader, SessionDep, SettingsDep
 from services.housing.schemas import AtRiskReport, FairShareReport, RegionList, RegionRead
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(current_principal)])
-RegionCode = Annotated[str | None, Query(alias="regionCode", pattern=r"^[a-z0-9-]{2,50}$|^PV\d{2}$")]
-ProvinceCode = Annotated[str | None, Query(alias="provinceCode", pattern=r"^PV\d{2}$")]
-MunicipalityCode = Annotated[str | None, Query(alias="municipalityCode", pattern=r"^GM\d{4}$")]
+RegionCode = Annotated[str | None, Query(alias="regionCode", pattern=REGION_CODE_PATTERN)]
+ProvinceCode = Annotated[str | None, Query(alias="provinceCode", pattern=PROVINCE_CODE_PATTERN)]
+MunicipalityCode = Annotated[str | None, Query(alias="municipalityCode", pattern=MUNICIPALITY_CODE_PATTERN)]
 
 
 @router.get("/regions", response_model=RegionList, tags=["regions"], summary="Regions and provinces")
@@ -38,7 +39,7 @@ async def list_regions(
     responses={404: problem_openapi_response("Unknown region.")},
 )
 async def get_region(
-    session: SessionDep, code: Annotated[str, Path(pattern=r"^[a-z0-9-]{2,50}$|^PV\d{2}$")]
+    session: SessionDep, code: Annotated[str, Path(pattern=REGION_CODE_PATTERN)]
 ) -> RegionRead:
     rows = await repository.regions_with_members(session, code=code)
     if not rows:

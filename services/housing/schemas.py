@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import Field, StrictFloat, StrictInt
 
 from lmx_common.pagination import Page
-from lmx_common.reference import is_municipality
 from lmx_common.schemas import CamelInput, CamelModel
+from lmx_common.validation import LOCATION_ID_PATTERN, KvkNumber, MunicipalityCode, Postcode, RegionCode
 
 Kind = Literal["short-stay", "mid-stay", "long-stay"]
 Form = Literal["clustered", "dispersed"]
@@ -18,23 +18,14 @@ FairShareStatus = Literal["lagging", "on-track"]
 Day = date  # for fields named `date`, which would shadow the type in the class body
 
 
-def _known_municipality(code: str) -> str:
-    if not is_municipality(code):
-        raise ValueError("not a municipality code of the current CBS list")
-    return code
-
-
-MunicipalityCode = Annotated[str, Field(pattern=r"^GM\d{4}$", examples=["GM1655"]), AfterValidator(_known_municipality)]
 LocationId = Annotated[
     str,
     Field(
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+        pattern=LOCATION_ID_PATTERN,
         examples=["wb-gm1655-01"],
         description="The id registrations name (residence.housingLocationId or work.economicLocationId).",
     ),
 ]
-KvkNumber = Annotated[str, Field(pattern=r"^\d{8}$", examples=["71230101"], description="KvK number, 8 digits.")]
-Postcode = Annotated[str, Field(pattern=r"^[1-9][0-9]{3}[A-Z]{2}$", examples=["4731AB"])]
 HouseNumber = Annotated[str, Field(pattern=r"^[1-9][0-9]{0,4}([ -]?[A-Za-z0-9]{1,4})?$", examples=["12"])]
 
 
@@ -82,7 +73,7 @@ class HousingLocationCreate(CamelInput):
     address: Address
     kind: Kind
     form: Form
-    beds: Annotated[int, Field(ge=1, le=100_000)]
+    beds: Annotated[StrictInt, Field(ge=1, le=100_000)]
     landlord_kvk_number: KvkNumber
     status: Literal["planned", "permit-granted", "under-construction", "operational"] = "planned"
     status_date: date | None = Field(default=None, description="When the location reached its status; today if absent.")
@@ -96,7 +87,7 @@ class HousingLocationUpdate(CamelInput):
     address: Address | None = None
     kind: Kind | None = None
     form: Form | None = None
-    beds: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    beds: Annotated[StrictInt, Field(ge=1, le=100_000)] | None = None
     landlord_kvk_number: KvkNumber | None = None
     expected_opening_date: date | None = None
 
@@ -158,7 +149,7 @@ class HousingLocationPage(Page[HousingLocationRead]):
 
 class OccupancyReportCreate(CamelInput):
     date: Day
-    occupied_beds: Annotated[int, Field(ge=0)]
+    occupied_beds: Annotated[StrictInt, Field(ge=0)]
 
 
 class OccupancyReportRead(CamelModel):
@@ -179,13 +170,13 @@ class OccupancyReportList(CamelModel):
 
 class DistributionKeyItem(CamelInput):
     municipality_code: MunicipalityCode
-    share: Annotated[float, Field(ge=0, le=1, examples=[0.25])]
+    share: Annotated[StrictFloat, Field(ge=0, le=1, examples=[0.25])]
 
 
 class EconomicLocationCreate(CamelInput):
     id: LocationId
     name: Annotated[str, Field(min_length=1, max_length=200)]
-    region_code: Annotated[str, Field(pattern=r"^[a-z0-9-]{2,50}$|^PV\d{2}$", examples=["west-brabant"])]
+    region_code: RegionCode
     host_municipality_code: MunicipalityCode
     keys: Annotated[list[DistributionKeyItem], Field(min_length=1, max_length=500)]
 

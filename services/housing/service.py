@@ -46,6 +46,10 @@ DATE_COLUMN = {
     "closed": "closed_on",
 }
 KEY_SUM_TOLERANCE = 1e-6
+# Occupancy is reported for a day between this and today: no location of the exchange reports
+# earlier (a 1900 date was a typo, and would sit first in every history). Not the planned date:
+# locations are often entered after they opened, with their status dates unrecorded.
+EARLIEST_OCCUPANCY_DATE = date(2000, 1, 1)
 
 
 def today() -> date:
@@ -170,6 +174,8 @@ async def report_occupancy(
         )
     if body.date > today():
         params.append(InvalidParam("date", "must not be in the future", "range", "body"))
+    elif body.date < EARLIEST_OCCUPANCY_DATE:
+        params.append(InvalidParam("date", f"must not be before {EARLIEST_OCCUPANCY_DATE}", "range", "body"))
     if params:
         raise problems.invalid(*params)
     if row.status != "operational":

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic.alias_generators import to_snake
 
 from lmx_common.auth import Principal
+from lmx_common.validation import KVK_NUMBER_PATTERN, LOCATION_ID_PATTERN
 
 if TYPE_CHECKING:
     from services.registry.crypto import BsnVault
@@ -30,8 +31,6 @@ if TYPE_CHECKING:
 
 # Patterns shared by the schema and the bulk fast path (which matches them in full, ASCII only).
 HOUSE_NUMBER_PATTERN = r"^[1-9][0-9]{0,4}( ?[A-Za-z0-9-]{1,6})?$"
-LOCATION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-KVK_NUMBER_PATTERN = r"^[0-9]{8}$"  # the fast path's form of validation.kvk_number
 
 
 @dataclass(frozen=True, slots=True)

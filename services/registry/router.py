@@ -14,6 +14,7 @@ from lmx_common.etag import etag
 from lmx_common.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, cursor_value, cut_page, links_after, page_links
 from lmx_common.problems import InvalidParam, ProblemError, invalid_input, problem_openapi_response
 from lmx_common.routes import MAX_BODY_EXTENSION
+from lmx_common.validation import MUNICIPALITY_CODE_PATTERN, PROVINCE_CODE_PATTERN
 from services.registry import bulk, fields, processing_log, service
 from services.registry.dependencies import (
     Auditor,
@@ -150,7 +151,12 @@ async def patch_registration(
 ) -> JSONResponse:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/merge-patch+json":
-        raise ProblemError(415, "Send the change as application/merge-patch+json.", slug="unsupported-media-type")
+        raise ProblemError(
+            415,
+            "Send the change as application/merge-patch+json.",
+            slug="unsupported-media-type",
+            headers={"Accept-Patch": "application/merge-patch+json"},
+        )
     registration = await service.get_visible(session, principal, registration_id, for_update=True)
     service.check_precondition(registration, if_match)
     try:
@@ -194,9 +200,11 @@ async def list_registrations(
     vault: VaultDep,
     principal: Reader,
     context: ContextDep,
-    work_municipality_code: Annotated[str | None, Query(alias="workMunicipalityCode", pattern=r"^GM\d{4}$")] = None,
+    work_municipality_code: Annotated[
+        str | None, Query(alias="workMunicipalityCode", pattern=MUNICIPALITY_CODE_PATTERN)
+    ] = None,
     residence_municipality_code: Annotated[
-        str | None, Query(alias="residenceMunicipalityCode", pattern=r"^GM\d{4}$")
+        str | None, Query(alias="residenceMunicipalityCode", pattern=MUNICIPALITY_CODE_PATTERN)
     ] = None,
     status: Annotated[Literal["active", "departed"] | None, Query()] = None,
     arrived_from: Annotated[date | None, Query(alias="arrivedFrom")] = None,
@@ -332,7 +340,7 @@ async def list_municipalities(
     request: Request,
     session: SessionDep,
     _principal: CallerDep,
-    province_code: Annotated[str | None, Query(alias="provinceCode", pattern=r"^PV\d{2}$")] = None,
+    province_code: Annotated[str | None, Query(alias="provinceCode", pattern=PROVINCE_CODE_PATTERN)] = None,
     page_size: Annotated[int, Query(alias="pageSize", ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     cursor: Annotated[str | None, Query()] = None,
 ) -> MunicipalityPage:
@@ -350,7 +358,7 @@ async def list_municipalities(
     responses={404: problem_openapi_response("Unknown code.")},
 )
 async def get_municipality(
-    session: SessionDep, _principal: CallerDep, code: Annotated[str, Path(pattern=r"^GM\d{4}$")]
+    session: SessionDep, _principal: CallerDep, code: Annotated[str, Path(pattern=MUNICIPALITY_CODE_PATTERN)]
 ) -> MunicipalityRead:
     municipality = await service.get_municipality(session, code)
     if municipality is None:

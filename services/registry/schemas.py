@@ -10,8 +10,9 @@ from pydantic import AfterValidator, Field
 from lmx_common.pagination import Page
 from lmx_common.schemas import CamelInput as Camel
 from lmx_common.schemas import CamelModel
+from lmx_common.validation import LOCATION_ID_PATTERN
 from services.registry import validation
-from services.registry.fields import HOUSE_NUMBER_PATTERN, LOCATION_ID_PATTERN
+from services.registry.fields import HOUSE_NUMBER_PATTERN
 
 
 class MunicipalityRead(CamelModel):

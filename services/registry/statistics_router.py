@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from pydantic_core import to_json
 
+from lmx_common.validation import MUNICIPALITY_CODE_PATTERN, PROVINCE_CODE_PATTERN
 from services.registry import statistics
 from services.registry.dependencies import SessionDep, SettingsDep, Statistician
 from services.registry.statistics_schemas import (
@@ -23,8 +24,8 @@ from services.registry.suppression import SuppressedGrid
 
 router = APIRouter(prefix="/v1/statistics", tags=["statistics"])
 CELLS_PER_SLICE = 5000  # of the work-residence document, streamed
-ProvinceCode = Annotated[str | None, Query(alias="provinceCode", pattern=r"^PV\d{2}$")]
-MunicipalityCode = Annotated[str | None, Query(alias="municipalityCode", pattern=r"^GM\d{4}$")]
+ProvinceCode = Annotated[str | None, Query(alias="provinceCode", pattern=PROVINCE_CODE_PATTERN)]
+MunicipalityCode = Annotated[str | None, Query(alias="municipalityCode", pattern=MUNICIPALITY_CODE_PATTERN)]
 
 
 @router.get(
@@ -57,7 +58,9 @@ async def work_residence_statistics(
     settings: SettingsDep,
     principal: Statistician,
     province_code: ProvinceCode = None,
-    work_municipality_code: Annotated[str | None, Query(alias="workMunicipalityCode", pattern=r"^GM\d{4}$")] = None,
+    work_municipality_code: Annotated[
+        str | None, Query(alias="workMunicipalityCode", pattern=MUNICIPALITY_CODE_PATTERN)
+    ] = None,
 ) -> StreamingResponse:
     grid = await statistics.work_residence(
         session, principal, settings.suppression_threshold, province_code, work_municipality_code

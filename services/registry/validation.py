@@ -12,6 +12,7 @@ from stdnum.nl import postcode as stdnum_postcode
 
 from lmx_common.problems import InvalidParam
 from lmx_common.reference import is_municipality
+from lmx_common.validation import is_ascii_digits, is_kvk_number
 
 if TYPE_CHECKING:
     from services.registry.schemas import RegistrationCreate
@@ -23,7 +24,10 @@ EARLIEST_DATE = date(1990, 1, 1)
 
 
 def bsn(value: str) -> str:
-    """A BSN: 9 digits passing the eleven-test (python-stdnum)."""
+    """A BSN: 9 digits (0-9) passing the eleven-test (python-stdnum)."""
+    # stdnum folds fullwidth digits to ASCII first; we refuse other scripts' digits instead.
+    if not is_ascii_digits(value, 9):
+        raise ValueError("not a valid BSN (9 digits, eleven-test)")
     try:
         return str(stdnum_bsn.validate(value))
     except StdnumError as exc:
@@ -31,8 +35,7 @@ def bsn(value: str) -> str:
 
 
 def kvk_number(value: str) -> str:
-    # str.isdigit alone would take other scripts' digits (fullwidth, Arabic-Indic) for a KvK number.
-    if len(value) != 8 or not value.isascii() or not value.isdigit():
+    if not is_kvk_number(value):  # 0-9 only: str.isdigit would take other scripts' digits
         raise ValueError("a KvK number has 8 digits")
     return value
 
@@ -45,6 +48,8 @@ def municipality_code(value: str) -> str:
 
 def postcode(value: str) -> str:
     """A Dutch postcode, answered as 1234AB."""
+    if not value.isascii():  # stdnum folds fullwidth digits to ASCII; we refuse them
+        raise ValueError("not a Dutch postcode (1234AB)")
     try:
         return str(stdnum_postcode.validate(value)).replace(" ", "")
     except StdnumError as exc:
