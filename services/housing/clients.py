@@ -24,6 +24,10 @@ class UpstreamUnavailable(Exception):
     """The gateway or the service behind it did not give a usable answer."""
 
 
+class CursorRefused(UpstreamUnavailable):
+    """A feed answered 400 for the cursor we sent (``after``): it is not one of its cursors (any more)."""
+
+
 class GatewayClient:
     def __init__(self, http: httpx.AsyncClient, settings: HousingSettings) -> None:
         self.http = http
@@ -78,6 +82,8 @@ class GatewayClient:
             if response.status_code == 401 and attempt == 1:
                 self.forget_token()  # revoked or rotated: one fresh token, then give up
                 continue
+            if response.status_code == 400 and _names_param(response, "after"):
+                raise CursorRefused(f"{path} refused the cursor")
             if response.status_code != 200:
                 raise UpstreamUnavailable(f"{path} answered {response.status_code}")
             try:
@@ -88,6 +94,15 @@ class GatewayClient:
                 raise UpstreamUnavailable(f"{path} sent no JSON object")
             return body
         raise UpstreamUnavailable(f"{path}: not authorised")
+
+
+def _names_param(response: httpx.Response, name: str) -> bool:
+    """Whether a 400 problem lists ``name`` among its invalid parameters."""
+    try:
+        params = response.json().get("invalidParams", [])
+        return any(isinstance(p, dict) and p.get("name") == name for p in params)
+    except (ValueError, AttributeError):
+        return False
 
 
 def http_client(settings: HousingSettings) -> httpx.AsyncClient:

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lmx_common.db import Database
 from lmx_common.jobs import periodic
 from services.housing import repository
-from services.housing.clients import GatewayClient, UpstreamUnavailable
+from services.housing.clients import CursorRefused, GatewayClient, UpstreamUnavailable
 from services.housing.config import HousingSettings
 
 logger = logging.getLogger("lmx.housing.feed_consumer")
@@ -84,7 +84,16 @@ async def poll_once(database: Database, gateway: GatewayClient, page_size: int) 
     async with database.sessionmaker() as session:
         cursor = await repository.feed_cursor(session, FEED)
     params: list[tuple[str, str | int]] = [("limit", page_size)] + ([("after", cursor)] if cursor else [])
-    page = await gateway.get_json(FEED_PATH, params)
+    try:
+        page = await gateway.get_json(FEED_PATH, params)
+    except CursorRefused:
+        # The feed no longer knows our cursor (its signing key changed, or it predates signed cursors):
+        # read again from the start. Events are applied once by id, so nothing is applied twice.
+        logger.warning("certification feed refused the stored cursor; reading from the start")
+        async with database.sessionmaker() as session, session.begin():
+            if await repository.feed_cursor(session, FEED, for_update=True) == cursor:
+                await repository.move_cursor(session, FEED, None)
+        return 0, 0
     items = page.get("items", [])
     if not items:
         return 0, 0

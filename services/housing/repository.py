@@ -306,7 +306,7 @@ async def feed_cursor(session: AsyncSession, feed: str, for_update: bool = False
     return (await session.execute(query)).scalar_one_or_none()
 
 
-async def move_cursor(session: AsyncSession, feed: str, cursor: str) -> None:
+async def move_cursor(session: AsyncSession, feed: str, cursor: str | None) -> None:
     row = await session.get(FeedCursor, feed)
     assert row is not None
     row.cursor = cursor

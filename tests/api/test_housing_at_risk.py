@@ -10,6 +10,7 @@ from typing import Any
 
 from lmx_common.db import Database
 from services.housing import feed_consumer, repository
+from services.housing.clients import CursorRefused
 from services.housing.models import CertificateStanding
 from tests.conftest import assert_problem
 from tests.support.certification import certifier, make_certificate
@@ -132,3 +133,43 @@ async def test_processing_the_same_event_twice_changes_nothing(backend):
             assert await repository.feed_cursor(session, feed_consumer.FEED) == current
     finally:
         await database.dispose()
+
+
+class _FeedThatForgotOurCursor:
+    """The certification feed after its cursor key changed: our stored cursor is a 400."""
+
+    def __init__(self) -> None:
+        self.asked: list[dict[str, Any]] = []
+
+    async def get_json(self, path: str, params: Any = ()) -> dict[str, Any]:
+        self.asked.append(dict(params))
+        if dict(params).get("after") == "a-cursor-from-before":
+            raise CursorRefused(f"{path} refused the cursor")
+        return {"items": [], "next": "from-the-start"}
+
+
+async def test_a_refused_feed_cursor_makes_the_consumer_read_again_from_the_start(backend):
+    database = Database(backend.urls["housing"])
+    feed = _FeedThatForgotOurCursor()
+    try:
+        async with database.sessionmaker() as session, session.begin():
+            await repository.feed_cursor(session, feed_consumer.FEED, for_update=True)
+            await repository.move_cursor(session, feed_consumer.FEED, "a-cursor-from-before")
+        assert await feed_consumer.poll_once(database, feed, 10) == (0, 0)  # type: ignore[arg-type]
+        async with database.sessionmaker() as session:
+            assert await repository.feed_cursor(session, feed_consumer.FEED) is None
+        await feed_consumer.poll_once(database, feed, 10)  # type: ignore[arg-type]
+        assert feed.asked == [{"limit": 10, "after": "a-cursor-from-before"}, {"limit": 10}]
+    finally:
+        await database.dispose()
+
+
+def test_the_gateway_client_tells_a_refused_cursor_from_other_400s():
+    import httpx
+
+    from services.housing.clients import _names_param
+
+    refused = httpx.Response(400, json={"status": 400, "invalidParams": [{"name": "after", "reason": "forged"}]})
+    other = httpx.Response(400, json={"status": 400, "invalidParams": [{"name": "limit", "reason": "too big"}]})
+    assert _names_param(refused, "after") and not _names_param(other, "after")
+    assert not _names_param(httpx.Response(400, text="not json"), "after")

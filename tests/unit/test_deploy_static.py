@@ -52,7 +52,7 @@ AUDIENCE = "urn:lmx:api"
 MIGRATE_STEPS = ["lmx migrate", "lmx reference load", "lmx keys ensure"]
 
 _COMMON = ("DATABASE_URL", "ENVIRONMENT", "LOG_LEVEL")
-_SERVICE_COMMON = ("JWKS_URL", "TOKEN_ISSUER", "TOKEN_AUDIENCE")
+_SERVICE_COMMON = ("JWKS_URL", "TOKEN_ISSUER", "TOKEN_AUDIENCE", "CURSOR_KEY")
 COMPONENT_VARS: dict[str, set[str]] = {
     "gateway": {
         f"GATEWAY_{n}"
@@ -82,6 +82,9 @@ SECRET_VARS = {
     "REGISTRY_PSEUDONYM_KEY",
     "REGISTRY_ENCRYPTION_KEY",
     "HOUSING_CLIENT_SECRET",
+    "REGISTRY_CURSOR_KEY",
+    "CERTIFICATION_CURSOR_KEY",
+    "HOUSING_CURSOR_KEY",
 }
 # Compose-level interpolation variables that are not application settings.
 COMPOSE_ONLY_VARS = {"POSTGRES_PASSWORD"}
