@@ -37,10 +37,20 @@ position read) never skips a late-committing transaction's event.
 """
 
 from lmx_common.events.delivery import DeliveryWorker, EventSettings, backoff, delivery_worker, sign
-from lmx_common.events.feed import feed_router, sequence_pending
-from lmx_common.events.outbox import cloud_event_dict, cloud_event_json, publish, publish_many, sequence
-from lmx_common.events.subscriptions import DEAD_LETTERED, DELIVERED, PENDING, subscriptions_router
+from lmx_common.events.feed import feed_router
+from lmx_common.events.outbox import (
+    cloud_event_dict,
+    cloud_event_json,
+    publish,
+    publish_many,
+    sequence,
+    sequence_pending,
+)
+from lmx_common.events.subscriptions import subscriptions_router
 from lmx_common.events.tables import (
+    DEAD_LETTERED,
+    DELIVERED,
+    PENDING,
     DeliveryColumns,
     EventModels,
     FeedStateColumns,

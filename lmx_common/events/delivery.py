@@ -20,10 +20,8 @@ from sqlalchemy import select, update
 from standardwebhooks import Webhook
 
 from lmx_common.db import Database
-from lmx_common.events.feed import SEQUENCE_BATCH, sequence_pending
-from lmx_common.events.outbox import cloud_event_json
-from lmx_common.events.subscriptions import DEAD_LETTERED, DELIVERED, PENDING
-from lmx_common.events.tables import EventModels
+from lmx_common.events.outbox import SEQUENCE_BATCH, cloud_event_json, sequence_pending
+from lmx_common.events.tables import DEAD_LETTERED, DELIVERED, PENDING, EventModels
 
 logger = logging.getLogger("lmx.events.delivery")
 
