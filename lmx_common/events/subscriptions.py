@@ -5,11 +5,11 @@ import secrets
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
 from lmx_common.events import store
+from lmx_common.events.callbacks import CallbackPolicy
 from lmx_common.events.feed import EventReaderDep, SessionDep, decode_position
 from lmx_common.events.schemas import (
     DeliveryList,
@@ -22,6 +22,7 @@ from lmx_common.events.schemas import (
     SubscriptionList,
     SubscriptionRead,
 )
+from lmx_common.events.settings import EventSettings
 from lmx_common.events.tables import (
     DEAD_LETTERED,
     DELIVERED,
@@ -42,15 +43,12 @@ def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-def validate_subscription(body: SubscriptionCreate, models: EventModels, require_https: bool) -> None:
-    """Every invalid field at once, as a 400."""
+async def validate_subscription(body: SubscriptionCreate, models: EventModels, policy: CallbackPolicy) -> None:
+    """Every invalid field at once, as a 400. The callback URL's host is resolved (callbacks.py)."""
     params: list[InvalidParam] = []
-    parts = urlsplit(body.callback_url)
-    allowed = ("https",) if require_https else ("https", "http")
-    if parts.scheme not in allowed or not parts.hostname:
-        params.append(InvalidParam("callbackUrl", f"Must be an absolute {' or '.join(allowed)} URL.", "url", "body"))
-    elif parts.username or parts.password or parts.fragment:
-        params.append(InvalidParam("callbackUrl", "Must not carry credentials or a fragment.", "url", "body"))
+    reason = await policy.problem(body.callback_url)
+    if reason is not None:
+        params.append(InvalidParam("callbackUrl", reason, "url", "body"))
     if not body.event_types:
         params.append(InvalidParam("eventTypes", "Name at least one event type.", "too_short", "body"))
     unknown = sorted(set(body.event_types) - set(models.event_types))
@@ -75,6 +73,20 @@ def _read(row: SubscriptionColumns, state: DeliveryState) -> dict[str, Any]:
         "createdAt": row.created_at,
         "deliveryState": state,
     }
+
+
+def callback_policy(request: Request, require_https: bool) -> CallbackPolicy:
+    """The app's callback policy: ``app.state.callback_policy`` when set (tests inject one with
+    their own resolver), else made once from the service's settings (``app.state.settings``)."""
+    policy: CallbackPolicy | None = getattr(request.app.state, "callback_policy", None)
+    if policy is None:
+        settings = getattr(request.app.state, "settings", None)
+        if isinstance(settings, EventSettings):
+            policy = CallbackPolicy.from_settings(settings, require_https=require_https)
+        else:
+            policy = CallbackPolicy(require_https=require_https)
+        request.app.state.callback_policy = policy
+    return policy
 
 
 def subscriptions_router(models: EventModels, *, require_https: bool = False) -> APIRouter:
@@ -103,7 +115,7 @@ def subscriptions_router(models: EventModels, *, require_https: bool = False) ->
     async def create_subscription(
         body: SubscriptionCreate, caller: EventReaderDep, session: SessionDep, request: Request, response: Response
     ) -> dict[str, Any]:
-        validate_subscription(body, models, require_https)
+        await validate_subscription(body, models, callback_policy(request, require_https))
         row = sub(
             id=str(uuid.uuid4()),
             client_id=caller.client_id,
