@@ -37,6 +37,12 @@ VAR = Path("var")
 CREDENTIALS_FILE = VAR / "demo-clients.json"
 
 
+def private_var() -> None:
+    """var/ holds the SQLite databases, keys and demo credentials: its owner's only (0700)."""
+    VAR.mkdir(mode=0o700, exist_ok=True)
+    VAR.chmod(0o700)
+
+
 def database_urls() -> dict[str, str]:
     from services.certification.config import CertificationSettings
     from services.housing.config import HousingSettings
@@ -67,7 +73,7 @@ def in_session(name: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
 @app.command()
 def migrate(only: Annotated[str | None, typer.Option(help="One database: " + ", ".join(DATABASES))] = None) -> None:
     """Bring the databases to the newest schema."""
-    VAR.mkdir(exist_ok=True)
+    private_var()
     urls = database_urls()
     names = [only] if only else list(DATABASES)
     for name in names:
@@ -256,7 +262,7 @@ def ensure_demo_clients() -> dict[str, dict[str, Any]]:
     from gateway.clients import add_client, get_client, reset_secret
     from lmx_cli.demo import DEMO_CLIENTS
 
-    VAR.mkdir(exist_ok=True)
+    private_var()
     known: dict[str, dict[str, Any]] = json.loads(CREDENTIALS_FILE.read_text()) if CREDENTIALS_FILE.exists() else {}
 
     async def work(session: AsyncSession) -> dict[str, dict[str, Any]]:
@@ -277,7 +283,10 @@ def ensure_demo_clients() -> dict[str, dict[str, Any]]:
         return result
 
     credentials = in_session("gateway", work)
-    CREDENTIALS_FILE.write_text(json.dumps(credentials, indent=2))
+    # Created 0600 (not chmod-ed after the secrets are already in a world-readable file).
+    descriptor = os.open(CREDENTIALS_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write(json.dumps(credentials, indent=2))
     CREDENTIALS_FILE.chmod(0o600)
     return credentials
 

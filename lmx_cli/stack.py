@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 STATE_FILE = Path("var") / "stack.json"
+CREDENTIALS_FILE = Path("var") / "demo-clients.json"
 
 APPS = {
     "registry": "services.registry.main:create_app",
@@ -113,7 +114,7 @@ def run_stack(
                 start_new_session=True,  # Ctrl-C reaches us; we stop the children in order
             )
         # Where each process runs, for operators and the benchmark (development aid; removed on stop).
-        STATE_FILE.parent.mkdir(exist_ok=True)
+        STATE_FILE.parent.mkdir(mode=0o700, exist_ok=True)
         STATE_FILE.write_text(json.dumps({name: {"pid": p.pid, "port": ports[name]} for name, p in processes.items()}))
         gateway = f"http://{host}:{ports['gateway']}"
         deadline = time.monotonic() + 60
@@ -146,12 +147,12 @@ def _banner(gateway: str, ports: dict[str, int], host: str, credentials: dict[st
     for service in ("registry", "certification", "housing"):
         lines.append(f"  {service:<14} http://{host}:{ports[service]}   (through the gateway: {gateway}/{service}/v1)")
     if "halderberge" in credentials:
-        secret = credentials["halderberge"]["clientSecret"]
+        # The secret stays in the credentials file (0600): the run log and the terminal get the
+        # command that reads it, never the secret itself.
         lines += [
             "",
-            "Demo client credentials: var/demo-clients.json (development only). Try:",
-            f"  TOKEN=$(curl -s -u halderberge:{secret} -d grant_type=client_credentials {gateway}/oauth/token"
-            " | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')",
+            f"Demo client credentials: {CREDENTIALS_FILE} (development only; readable by you only). Try:",
+            f"  TOKEN=$(lmx token halderberge --gateway {gateway})",
             f"  curl -s -H \"Authorization: Bearer $TOKEN\" '{gateway}/registry/v1/municipalities?provinceCode=PV30'",
             "",
         ]

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Dialect, Table, TypeDecorator, event, insert, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -31,8 +35,38 @@ def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEn
     cursor.close()
 
 
+SQLITE_FILE_MODE = 0o600  # personal data: readable and writable by the owner only
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def private_sqlite_file(url: str) -> Path | None:
+    """Make a SQLite database file (and its WAL, shared-memory and journal files) its owner's alone.
+
+    SQLite creates a missing file on first connect with the process umask (world-readable under
+    the usual 022), and its side files copy the database file's mode: so the file is created here
+    first with 0600, whatever the umask, and an existing one is narrowed to 0600. A missing parent
+    directory is created 0700. Returns the file's path; None for other databases and in-memory ones.
+    """
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    path = Path(database)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(PermissionError):  # not ours or read-only: SQLite reports it on connect
+        os.close(os.open(path, os.O_CREAT | os.O_RDWR, SQLITE_FILE_MODE))
+    for file in (path, *(path.with_name(path.name + suffix) for suffix in SQLITE_SIDE_FILES)):
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            file.chmod(SQLITE_FILE_MODE)
+    return path
+
+
 def create_engine(url: str, **overrides: Any) -> AsyncEngine:
-    """An async engine for SQLite (aiosqlite) or PostgreSQL (asyncpg) with sane defaults."""
+    """An async engine for SQLite (aiosqlite) or PostgreSQL (asyncpg) with sane defaults.
+
+    A SQLite file is created (or narrowed to) mode 0600 before the first connection.
+    """
+    private_sqlite_file(url)
     kwargs: dict[str, Any] = {}
     if url.startswith("postgresql"):
         kwargs.update(pool_size=10, max_overflow=10, pool_recycle=1800)

@@ -36,11 +36,23 @@ unnumbered events; positions therefore become visible in increasing order and a 
 position read) never skips a late-committing transaction's event.
 """
 
-from lmx_common.events.delivery import DeliveryWorker, EventSettings, backoff, delivery_worker, sign
-from lmx_common.events.feed import feed_router, sequence_pending
-from lmx_common.events.outbox import cloud_event_dict, cloud_event_json, publish, publish_many, sequence
-from lmx_common.events.subscriptions import DEAD_LETTERED, DELIVERED, PENDING, subscriptions_router
+from lmx_common.events.callbacks import AddressNotAllowed, CallbackPolicy, is_public, webhook_client
+from lmx_common.events.delivery import DeliveryWorker, backoff, delivery_worker, sign
+from lmx_common.events.feed import feed_router
+from lmx_common.events.outbox import (
+    cloud_event_dict,
+    cloud_event_json,
+    publish,
+    publish_many,
+    sequence,
+    sequence_pending,
+)
+from lmx_common.events.settings import EventSettings
+from lmx_common.events.subscriptions import subscriptions_router
 from lmx_common.events.tables import (
+    DEAD_LETTERED,
+    DELIVERED,
+    PENDING,
     DeliveryColumns,
     EventModels,
     FeedStateColumns,
@@ -52,6 +64,8 @@ __all__ = [
     "DEAD_LETTERED",
     "DELIVERED",
     "PENDING",
+    "AddressNotAllowed",
+    "CallbackPolicy",
     "DeliveryColumns",
     "DeliveryWorker",
     "EventModels",
@@ -64,10 +78,12 @@ __all__ = [
     "cloud_event_json",
     "delivery_worker",
     "feed_router",
+    "is_public",
     "publish",
     "publish_many",
     "sequence",
     "sequence_pending",
     "sign",
     "subscriptions_router",
+    "webhook_client",
 ]

@@ -15,35 +15,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from pydantic_settings import BaseSettings
 from sqlalchemy import select, update
 from standardwebhooks import Webhook
 
 from lmx_common.db import Database
-from lmx_common.events.feed import SEQUENCE_BATCH, sequence_pending
-from lmx_common.events.outbox import cloud_event_json
-from lmx_common.events.subscriptions import DEAD_LETTERED, DELIVERED, PENDING
-from lmx_common.events.tables import EventModels
+from lmx_common.events.callbacks import AddressNotAllowed, CallbackPolicy, Resolver, webhook_client
+from lmx_common.events.outbox import SEQUENCE_BATCH, cloud_event_json, sequence_pending
+from lmx_common.events.settings import EventSettings
+from lmx_common.events.tables import DEAD_LETTERED, DELIVERED, PENDING, EventModels
+
+__all__ = ["DeliveryWorker", "EventSettings", "backoff", "delivery_worker", "failure", "sign"]
 
 logger = logging.getLogger("lmx.events.delivery")
-
-
-class EventSettings(BaseSettings):
-    """Mix into a service's settings (before ServiceSettings) to tune the worker by environment."""
-
-    # How often the worker looks for new events and due deliveries.
-    event_poll_seconds: float = 1.0
-    # Attempts before a delivery is dead-lettered; waits grow base * 2^(attempt-1), capped.
-    webhook_max_attempts: int = 8
-    webhook_backoff_seconds: float = 5.0
-    webhook_backoff_max_seconds: float = 3600.0
-    # One attempt's HTTP timeout; must stay below the lease.
-    webhook_timeout_seconds: float = 10.0
-    webhook_lease_seconds: float = 60.0
-    webhook_batch_size: int = 50
-    webhook_concurrency: int = 10
-    # Refuse http:// callback URLs (on in production).
-    webhook_require_https: bool = False
 
 
 @dataclass(frozen=True)
@@ -69,6 +52,25 @@ def sign(secret: str, event_id: str, body: bytes, at: datetime) -> dict[str, str
         "webhook-timestamp": str(int(at.timestamp())),
         "webhook-signature": Webhook(secret).sign(event_id, at, body.decode()),
     }
+
+
+def failure(outcome: Exception | int) -> str:
+    """The ``lastError`` a subscriber sees: "delivery failed: <class>", never an exception's name or
+    message (they told a caller what answered at an internal address: issue 14). The classes:
+    ``timeout``, ``refused`` (no connection, TLS included), ``http-<status>``, ``bad-response``
+    (the connection broke or the answer was not HTTP) and ``address-not-allowed`` (the host did not
+    resolve to public addresses only, checked just before connecting)."""
+    if isinstance(outcome, int):
+        kind = f"http-{outcome}"
+    elif isinstance(outcome, AddressNotAllowed):
+        kind = "address-not-allowed"
+    elif isinstance(outcome, httpx.TimeoutException):
+        kind = "timeout"
+    elif isinstance(outcome, httpx.ConnectError):
+        kind = "refused"
+    else:
+        kind = "bad-response"
+    return f"delivery failed: {kind}"
 
 
 DRAIN_BATCHES = 20  # of SEQUENCE_BATCH events, per round of the worker
@@ -170,11 +172,15 @@ class DeliveryWorker:
             response = await self.client.post(
                 job.url, content=job.body, headers=headers, timeout=self.settings.webhook_timeout_seconds
             )
-        except httpx.HTTPError as exc:
-            return job, None, type(exc).__name__
+        except Exception as exc:  # whatever it was, the subscriber learns only its class
+            logger.info(
+                "delivery attempt failed",
+                extra={"eventId": job.event_id, "deliveryId": job.delivery_id, "errorType": type(exc).__name__},
+            )
+            return job, None, failure(exc)
         if 200 <= response.status_code < 300:
             return job, response.status_code, None
-        return job, response.status_code, f"HTTP {response.status_code}"
+        return job, response.status_code, failure(response.status_code)
 
     async def _record(self, outcomes: list[tuple[_Job, int | None, str | None]]) -> None:
         d = self.models.delivery
@@ -203,10 +209,15 @@ class DeliveryWorker:
 
 @asynccontextmanager
 async def delivery_worker(
-    database: Database, models: EventModels, settings: EventSettings
+    database: Database, models: EventModels, settings: EventSettings, *, resolver: Resolver | None = None
 ) -> AsyncIterator[DeliveryWorker]:
-    """Run the worker for as long as the block lasts (a service's ``background`` context)."""
-    async with httpx.AsyncClient(follow_redirects=False) as client:
+    """Run the worker for as long as the block lasts (a service's ``background`` context).
+
+    Its client connects only to addresses the callback policy allows, checked for each new
+    connection (``resolver``: how host names are resolved; the system's by default).
+    """
+    policy = CallbackPolicy.from_settings(settings, resolver=resolver)
+    async with webhook_client(policy) as client:
         worker = DeliveryWorker(database, models, settings, client)
         task = asyncio.create_task(worker.run(), name="webhook-delivery")
         try:

@@ -6,12 +6,12 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lmx_common.auth import Principal, require_scopes
-from lmx_common.db import Database, request_session
-from lmx_common.events.outbox import cloud_event_dict, sequence
+from lmx_common.db import request_session
+from lmx_common.events import store
+from lmx_common.events.outbox import cloud_event_dict, sequence_pending
 from lmx_common.events.schemas import CloudEventRead, EventFeed
 from lmx_common.events.tables import EventModels
 from lmx_common.pagination import Link, PageLinks, decode_cursor, encode_cursor
@@ -36,27 +36,6 @@ def decode_position(cursor: str | None, name: str = "after") -> int:
     return value
 
 
-SEQUENCE_BATCH = 500
-
-
-async def sequence_pending(database: Database, models: EventModels, max_batches: int = 1) -> int:
-    """Sequence committed events now, up to `max_batches` batches of SEQUENCE_BATCH, each in a short
-    transaction of its own (cheap when none wait). Returns how many were sequenced."""
-    async with database.sessionmaker() as session:
-        waiting = (await session.execute(select(exists().where(models.outbox.position.is_(None))))).scalar_one()
-        await session.rollback()
-        if not waiting:
-            return 0
-        total = 0
-        for _ in range(max_batches):
-            async with session.begin():
-                done = await sequence(session, models, SEQUENCE_BATCH)
-            total += done
-            if done < SEQUENCE_BATCH:
-                break
-        return total
-
-
 def feed_router(models: EventModels) -> APIRouter:
     """The event feed of one service; include it in the service app."""
     router = APIRouter(prefix="/v1", tags=["events"])
@@ -78,19 +57,7 @@ def feed_router(models: EventModels) -> APIRouter:
     ) -> EventFeed:
         position = decode_position(after)
         await sequence_pending(request.app.state.database, models)
-        outbox = models.outbox
-        rows = (
-            (
-                await session.execute(
-                    select(outbox)
-                    .where(outbox.position.is_not(None), outbox.position > position)
-                    .order_by(outbox.position)
-                    .limit(limit)
-                )
-            )
-            .scalars()
-            .all()
-        )
+        rows = await store.feed_page(session, models, position, limit)
         last = rows[-1].position if rows else position
         assert last is not None
         cursor = encode_position(last)

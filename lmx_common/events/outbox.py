@@ -11,10 +11,10 @@ from typing import Any
 
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lmx_common.db import insert_rows
+from lmx_common.db import Database, insert_rows
 from lmx_common.events.tables import EventModels, OutboxColumns
 
 _JSON = JSONFormat()
@@ -109,6 +109,27 @@ async def sequence(session: AsyncSession, models: EventModels, batch: int = 500)
     await _fan_out(session, models, assigned, now)
     await session.flush()
     return len(assigned)
+
+
+SEQUENCE_BATCH = 500
+
+
+async def sequence_pending(database: Database, models: EventModels, max_batches: int = 1) -> int:
+    """Sequence committed events now, up to `max_batches` batches of SEQUENCE_BATCH, each in a short
+    transaction of its own (cheap when none wait). Returns how many were sequenced."""
+    async with database.sessionmaker() as session:
+        waiting = (await session.execute(select(exists().where(models.outbox.position.is_(None))))).scalar_one()
+        await session.rollback()
+        if not waiting:
+            return 0
+        total = 0
+        for _ in range(max_batches):
+            async with session.begin():
+                done = await sequence(session, models, SEQUENCE_BATCH)
+            total += done
+            if done < SEQUENCE_BATCH:
+                break
+        return total
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,11 @@ import secrets
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
-from sqlalchemy import case, delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from lmx_common.events import store
+from lmx_common.events.callbacks import CallbackPolicy
 from lmx_common.events.feed import EventReaderDep, SessionDep, decode_position
 from lmx_common.events.schemas import (
     DeliveryList,
@@ -23,12 +22,19 @@ from lmx_common.events.schemas import (
     SubscriptionList,
     SubscriptionRead,
 )
-from lmx_common.events.tables import EventModels, SubscriptionColumns
+from lmx_common.events.settings import EventSettings
+from lmx_common.events.tables import (
+    DEAD_LETTERED,
+    DELIVERED,
+    DELIVERY_STATUSES,
+    PENDING,
+    EventModels,
+    SubscriptionColumns,
+)
 from lmx_common.pagination import cut_page
 from lmx_common.problems import InvalidParam, ProblemError, invalid_input, problem_openapi_response
 
-PENDING, DELIVERED, DEAD_LETTERED = "pending", "delivered", "dead-lettered"
-DELIVERY_STATUSES = (PENDING, DELIVERED, DEAD_LETTERED)
+__all__ = ["DEAD_LETTERED", "DELIVERED", "DELIVERY_STATUSES", "PENDING", "subscriptions_router"]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: problem_openapi_response("No such subscription of this client.")}
 
 
@@ -37,15 +43,12 @@ def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-def validate_subscription(body: SubscriptionCreate, models: EventModels, require_https: bool) -> None:
-    """Every invalid field at once, as a 400."""
+async def validate_subscription(body: SubscriptionCreate, models: EventModels, policy: CallbackPolicy) -> None:
+    """Every invalid field at once, as a 400. The callback URL's host is resolved (callbacks.py)."""
     params: list[InvalidParam] = []
-    parts = urlsplit(body.callback_url)
-    allowed = ("https",) if require_https else ("https", "http")
-    if parts.scheme not in allowed or not parts.hostname:
-        params.append(InvalidParam("callbackUrl", f"Must be an absolute {' or '.join(allowed)} URL.", "url", "body"))
-    elif parts.username or parts.password or parts.fragment:
-        params.append(InvalidParam("callbackUrl", "Must not carry credentials or a fragment.", "url", "body"))
+    reason = await policy.problem(body.callback_url)
+    if reason is not None:
+        params.append(InvalidParam("callbackUrl", reason, "url", "body"))
     if not body.event_types:
         params.append(InvalidParam("eventTypes", "Name at least one event type.", "too_short", "body"))
     unknown = sorted(set(body.event_types) - set(models.event_types))
@@ -62,67 +65,6 @@ def validate_subscription(body: SubscriptionCreate, models: EventModels, require
         raise invalid_input(params)
 
 
-def _empty_state() -> DeliveryState:
-    return DeliveryState(
-        pending=0,
-        delivered=0,
-        deadLettered=0,
-        failedAttempts=0,
-        lastError=None,
-        lastAttemptAt=None,
-        nextAttemptAt=None,
-    )
-
-
-async def delivery_states(
-    session: AsyncSession, models: EventModels, subscription_ids: list[str]
-) -> dict[str, DeliveryState]:
-    """Per subscription, counts and schedule of its deliveries, aggregated in SQL."""
-    d = models.delivery
-    states = {sid: _empty_state() for sid in subscription_ids}
-    if not subscription_ids:
-        return states
-    rows = await session.execute(
-        select(
-            d.subscription_id,
-            func.sum(case((d.status == PENDING, 1), else_=0)),
-            func.sum(case((d.status == DELIVERED, 1), else_=0)),
-            func.sum(case((d.status == DEAD_LETTERED, 1), else_=0)),
-            func.sum(case((d.status == DELIVERED, d.attempts - 1), else_=d.attempts)),
-            func.max(d.last_attempt_at),
-            func.min(case((d.status == PENDING, d.next_attempt_at), else_=None)),
-        )
-        .where(d.subscription_id.in_(subscription_ids))
-        .group_by(d.subscription_id)
-    )
-    for sid, pending, delivered, dead, failed, last_attempt, next_attempt in rows:
-        state = states[sid]
-        state.pending, state.delivered, state.dead_lettered = int(pending or 0), int(delivered or 0), int(dead or 0)
-        state.failed_attempts = int(failed or 0)
-        state.last_attempt_at = _aware(last_attempt)
-        state.next_attempt_at = _aware(next_attempt)
-    for sid in subscription_ids:  # the latest error of each (a client has few subscriptions)
-        states[sid].last_error = (
-            await session.execute(
-                select(d.last_error)
-                .where(d.subscription_id == sid, d.last_error.is_not(None))
-                .order_by(d.last_attempt_at.desc())
-                .limit(1)
-            )
-        ).scalar_one_or_none()
-    return states
-
-
-def _aware(value: Any) -> datetime | None:
-    """Aggregates may bypass the column type; SQLite can hand back naive text."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    assert isinstance(value, datetime)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def _read(row: SubscriptionColumns, state: DeliveryState) -> dict[str, Any]:
     return {
         "id": row.id,
@@ -131,6 +73,20 @@ def _read(row: SubscriptionColumns, state: DeliveryState) -> dict[str, Any]:
         "createdAt": row.created_at,
         "deliveryState": state,
     }
+
+
+def callback_policy(request: Request, require_https: bool) -> CallbackPolicy:
+    """The app's callback policy: ``app.state.callback_policy`` when set (tests inject one with
+    their own resolver), else made once from the service's settings (``app.state.settings``)."""
+    policy: CallbackPolicy | None = getattr(request.app.state, "callback_policy", None)
+    if policy is None:
+        settings = getattr(request.app.state, "settings", None)
+        if isinstance(settings, EventSettings):
+            policy = CallbackPolicy.from_settings(settings, require_https=require_https)
+        else:
+            policy = CallbackPolicy(require_https=require_https)
+        request.app.state.callback_policy = policy
+    return policy
 
 
 def subscriptions_router(models: EventModels, *, require_https: bool = False) -> APIRouter:
@@ -143,9 +99,7 @@ def subscriptions_router(models: EventModels, *, require_https: bool = False) ->
         session: SessionDep,
         subscription_id: Annotated[str, Path(alias="subscriptionId", max_length=36)],
     ) -> SubscriptionColumns:
-        row = (
-            await session.execute(select(sub).where(sub.id == subscription_id, sub.client_id == caller.client_id))
-        ).scalar_one_or_none()
+        row = await store.owned_subscription(session, models, subscription_id, caller.client_id)
         if row is None:
             raise ProblemError(404, "No such subscription.", slug="not-found")
         return row
@@ -161,7 +115,7 @@ def subscriptions_router(models: EventModels, *, require_https: bool = False) ->
     async def create_subscription(
         body: SubscriptionCreate, caller: EventReaderDep, session: SessionDep, request: Request, response: Response
     ) -> dict[str, Any]:
-        validate_subscription(body, models, require_https)
+        await validate_subscription(body, models, callback_policy(request, require_https))
         row = sub(
             id=str(uuid.uuid4()),
             client_id=caller.client_id,
@@ -171,20 +125,15 @@ def subscriptions_router(models: EventModels, *, require_https: bool = False) ->
             secret=new_secret(),
             created_at=datetime.now(UTC),
         )
-        session.add(row)
-        await session.flush()
+        await store.add_subscription(session, row)
         prefix = request.headers.get("x-forwarded-prefix", "")
         response.headers["Location"] = f"{prefix}/v1/subscriptions/{row.id}"
-        return _read(row, _empty_state()) | {"secret": row.secret}
+        return _read(row, store.empty_state()) | {"secret": row.secret}
 
     @router.get("/subscriptions", response_model=SubscriptionList, summary="The caller's subscriptions")
     async def list_subscriptions(caller: EventReaderDep, session: SessionDep) -> dict[str, Any]:
-        rows = (
-            (await session.execute(select(sub).where(sub.client_id == caller.client_id).order_by(sub.created_at)))
-            .scalars()
-            .all()
-        )
-        states = await delivery_states(session, models, [r.id for r in rows])
+        rows = await store.client_subscriptions(session, models, caller.client_id)
+        states = await store.delivery_states(session, models, [r.id for r in rows])
         return {"items": [_read(r, states[r.id]) for r in rows]}
 
     @router.get(
@@ -194,7 +143,7 @@ def subscriptions_router(models: EventModels, *, require_https: bool = False) ->
         summary="One subscription with its delivery state",
     )
     async def read_subscription(row: OwnedDep, session: SessionDep) -> dict[str, Any]:
-        state = (await delivery_states(session, models, [row.id]))[row.id]
+        state = (await store.delivery_states(session, models, [row.id]))[row.id]
         return _read(row, state)
 
     @router.delete(
@@ -204,8 +153,7 @@ def subscriptions_router(models: EventModels, *, require_https: bool = False) ->
         summary="Unsubscribe; pending deliveries are dropped",
     )
     async def delete_subscription(row: OwnedDep, session: SessionDep) -> Response:
-        await session.execute(delete(models.delivery).where(models.delivery.subscription_id == row.id))
-        await session.execute(delete(sub).where(sub.id == row.id))
+        await store.delete_subscription(session, models, row.id)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @router.get(
@@ -224,12 +172,10 @@ def subscriptions_router(models: EventModels, *, require_https: bool = False) ->
         cursor: Annotated[str | None, Query()] = None,
         page_size: Annotated[int, Query(alias="pageSize", ge=1, le=500)] = 100,
     ) -> DeliveryList:
-        d = models.delivery
         after = decode_position(cursor, "cursor")
-        query = select(d).where(d.subscription_id == row.id, d.position > after)
-        if delivery_status:
-            query = query.where(d.status == delivery_status)
-        rows = (await session.execute(query.order_by(d.position).limit(page_size + 1))).scalars().all()
+        rows = await store.deliveries_page(
+            session, models, row.id, after=after, status=delivery_status, limit=page_size + 1
+        )
         page, links = cut_page(request, rows, page_size, lambda r: {"p": r.position})
         return DeliveryList(
             items=[
@@ -256,15 +202,7 @@ def subscriptions_router(models: EventModels, *, require_https: bool = False) ->
         summary="Send dead-lettered deliveries again (all, or those of the given event ids)",
     )
     async def replay(row: OwnedDep, session: SessionDep, body: ReplayCreate | None = None) -> ReplayRead:
-        d = models.delivery
-        statement = (
-            update(d)
-            .where(d.subscription_id == row.id, d.status == DEAD_LETTERED)
-            .values(status=PENDING, attempts=0, next_attempt_at=datetime.now(UTC))
-        )
-        if body is not None and body.event_ids is not None:
-            statement = statement.where(d.event_id.in_(body.event_ids))
-        result = await session.execute(statement)
-        return ReplayRead(replayed=int(result.rowcount))  # type: ignore[attr-defined]
+        event_ids = body.event_ids if body is not None else None
+        return ReplayRead(replayed=await store.replay_dead_letters(session, models, row.id, event_ids))
 
     return router

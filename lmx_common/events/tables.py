@@ -11,6 +11,10 @@ from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from lmx_common.db import UtcDateTime
 
+# The states of a delivery (``event_deliveries.status``).
+PENDING, DELIVERED, DEAD_LETTERED = "pending", "delivered", "dead-lettered"
+DELIVERY_STATUSES = (PENDING, DELIVERED, DEAD_LETTERED)
+
 # BIGINT does not alias SQLite's rowid, so it would not auto-increment there.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 

@@ -52,6 +52,7 @@ def certification_process(database_url: str, gateway: str, port: int, log: Path)
         "CERTIFICATION_WEBHOOK_MAX_ATTEMPTS": "1000",
         "CERTIFICATION_WEBHOOK_TIMEOUT_SECONDS": "1",
         "CERTIFICATION_WEBHOOK_LEASE_SECONDS": "3",
+        "CERTIFICATION_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",  # the receiver is local
     }
     command = [sys.executable, "-m", "uvicorn", "services.certification.main:create_app", "--factory"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]

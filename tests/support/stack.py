@@ -36,6 +36,8 @@ FAST_EVENTS: dict[str, Any] = {
     "webhook_timeout_seconds": 2.0,
     "webhook_lease_seconds": 5.0,
     "expiry_interval_seconds": 0.3,
+    # The tests' receivers listen on 127.0.0.1, which callback URLs may not name unless allowed.
+    "webhook_allowed_hosts": ("127.0.0.1",),
 }
 
 
