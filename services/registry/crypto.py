@@ -37,9 +37,7 @@ class BsnVault:
         previous_pseudonym_keys: tuple[str, ...] = (),
         previous_encryption_keys: tuple[str, ...] = (),
     ) -> None:
-        self._pseudonym_keys = tuple(
-            dict.fromkeys(k.encode() for k in (pseudonym_key, *previous_pseudonym_keys) if k)
-        )
+        self._pseudonym_keys = tuple(dict.fromkeys(k.encode() for k in (pseudonym_key, *previous_pseudonym_keys) if k))
         self._current_id = key_id(encryption_key)
         self._fernets = {key_id(k): _fernet(k) for k in (encryption_key, *previous_encryption_keys) if k}
         self._current = self._fernets[self._current_id]
