@@ -118,7 +118,7 @@ def test_values_only_get_coarser_and_classes_never_shrink_across_runs():
 
 def test_every_combination_of_tiny_groups_with_k_from_two_to_six():
     # Exhaustive over small adversarial populations: 1..4 people in each of three cells.
-    cells = [
+    cells: list[dict[str, Any]] = [
         {"nationality": "IS"},
         {"residence_municipality_code": "GM0080"},
         {"arrival_date": date(2021, 12, 31)},
