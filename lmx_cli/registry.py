@@ -1,4 +1,4 @@
-"""`lmx registry ...`: import a municipality's existing list through the API; anonymise departed registrations."""
+"""`lmx registry ...`: import a municipality's existing list through the API; retention; BSN key rotation."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-app = typer.Typer(help="The registry: bulk import through the API, retention.", no_args_is_help=True)
+app = typer.Typer(help="The registry: bulk import through the API, retention, BSN key rotation.", no_args_is_help=True)
 console = Console()
 CREDENTIALS_FILE = Path("var") / "demo-clients.json"
 
@@ -126,18 +126,77 @@ def import_file(
 def anonymise(
     retention_days: Annotated[int | None, typer.Option(help="Default: REGISTRY_RETENTION_DAYS")] = None,
 ) -> None:
-    """Anonymise registrations that departed longer ago than the retention period (also runs on a schedule)."""
+    """Anonymise registrations past their retention period (departed, or active and long past their
+    expected end) and generalise what remains to k-anonymity (also runs on a schedule)."""
     from lmx_common.db import Database
     from services.registry.config import RegistrySettings
     from services.registry.retention import run_once
+    from services.registry.storage import secure_delete
 
     settings = RegistrySettings()
 
     async def run() -> int:
         database = Database(settings.database_url)
+        secure_delete(database)
         try:
-            return await run_once(database, retention_days if retention_days is not None else settings.retention_days)
+            return await run_once(database, settings, retention_days)
         finally:
             await database.dispose()
 
-    console.print(f"anonymised {asyncio.run(run())} departed registrations")
+    console.print(f"anonymised {asyncio.run(run())} registrations")
+
+
+rotate_keys = typer.Typer(
+    help="Rotate the BSN keys: re-encrypt and re-pseudonymise every stored BSN (docs/operations.md).",
+    no_args_is_help=True,
+)
+app.add_typer(rotate_keys, name="rotate-keys")
+
+
+def _rotate(batch_size: int, after: str | None, dry_run: bool) -> None:
+    from lmx_common.db import Database
+    from services.registry.config import RegistrySettings
+    from services.registry.key_rotation import Progress as Rotation
+    from services.registry.key_rotation import rotate
+
+    settings = RegistrySettings()
+
+    def report(progress: Rotation) -> None:
+        if not dry_run:
+            console.print(f"{progress.examined} examined, {progress.rotated} rotated; last id {progress.last_id}")
+
+    async def run() -> Rotation:
+        database = Database(settings.database_url)
+        try:
+            return await rotate(database, settings.vault(), batch_size, after, dry_run, report)
+        finally:
+            await database.dispose()
+
+    progress = asyncio.run(run())
+    verb = "to rotate" if dry_run else "rotated"
+    console.print(f"{progress.examined} registrations with a BSN, {progress.rotated} {verb}")
+    for registration_id in progress.unreadable:
+        console.print(f"[red]unreadable with the configured keys:[/red] {registration_id}")
+    for registration_id in progress.conflicts:
+        console.print(f"[red]another active registration has this BSN:[/red] {registration_id}")
+    if progress.remaining or (dry_run and progress.rotated):
+        raise typer.Exit(1)
+    console.print("every stored BSN is under the current keys: the previous keys are no longer needed")
+
+
+@rotate_keys.command("run")
+def rotate_keys_run(
+    batch_size: Annotated[int, typer.Option(min=1, help="Registrations per transaction")] = 1000,
+    after: Annotated[str | None, typer.Option(help="Resume after this registration id (printed per batch)")] = None,
+) -> None:
+    """Rewrite every stored BSN under REGISTRY_ENCRYPTION_KEY and REGISTRY_PSEUDONYM_KEY, reading with the
+    REGISTRY_PREVIOUS_* keys; idempotent, and resumable by running again. Exit 1 if rows remain."""
+    _rotate(batch_size, after, dry_run=False)
+
+
+@rotate_keys.command("status")
+def rotate_keys_status(
+    batch_size: Annotated[int, typer.Option(min=1, help="Registrations read per query")] = 1000,
+) -> None:
+    """Count the stored BSNs not yet under the current keys (writes nothing); exit 0 when there are none."""
+    _rotate(batch_size, None, dry_run=True)

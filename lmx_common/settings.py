@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEVELOPMENT_MARKER = "development-only"
+# The shortest secret key production accepts (bytes, UTF-8): 256 bits of a random key's worth.
+MIN_SECRET_BYTES = 32
+
+
+def weak_secrets(secrets: Mapping[str, str]) -> list[str]:
+    """What production refuses in a set of secret keys (by setting name): an empty one, one shorter
+    than MIN_SECRET_BYTES, or two that are the same (a key must serve one purpose only)."""
+    problems = []
+    for name, value in secrets.items():
+        if not value:
+            problems.append(f"{name} is empty")
+        elif len(value.encode()) < MIN_SECRET_BYTES:
+            problems.append(f"{name} is shorter than {MIN_SECRET_BYTES} bytes")
+    names = sorted(secrets)
+    for i, first in enumerate(names):
+        for second in names[i + 1 :]:
+            if secrets[first] and secrets[first] == secrets[second]:
+                problems.append(f"{first} and {second} are the same")
+    return problems
 
 
 class CommonSettings(BaseSettings):

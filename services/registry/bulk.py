@@ -125,8 +125,11 @@ async def import_lines(
         results.append(result)
         accepted.append((result, plain))
 
-    pseudonyms = [vault.pseudonym(plain[_BSN]) if plain[_BSN] else None for _, plain in accepted]
-    taken = await repository.active_pseudonyms(session, [p for p in pseudonyms if p])
+    # Every key's pseudonym (one, unless keys rotate): the first is stored, any of them may be taken.
+    candidates = [vault.pseudonyms(plain[_BSN]) if plain[_BSN] else () for _, plain in accepted]
+    pseudonyms = [c[0] if c else None for c in candidates]
+    taken = await repository.active_pseudonyms(session, [p for c in candidates for p in c])
+    taken.update(c[0] for c in candidates if len(c) > 1 and not taken.isdisjoint(c))
     seen: set[str] = set()
     now = datetime.now(UTC)
     rows: list[tuple[Any, ...]] = []

@@ -1,7 +1,9 @@
+from pydantic import model_validator
 from pydantic_settings import SettingsConfigDict
 
 from lmx_common.events import EventSettings
-from lmx_common.settings import ServiceSettings
+from lmx_common.settings import ServiceSettings, weak_secrets
+from services.registry.crypto import BsnVault
 
 VERSION = "0.2.0"
 
@@ -11,14 +13,47 @@ class RegistrySettings(EventSettings, ServiceSettings):
 
     database_url: str = "sqlite+aiosqlite:///var/registry.db"
     # Keys for the BSN: an HMAC key for the pseudonym (search, deduplication) and a key for the
-    # encrypted value. Production refuses these development defaults.
+    # encrypted value. Production refuses these development defaults, and empty, short (< 32 bytes)
+    # or identical keys.
     pseudonym_key: str = "development-only-pseudonym-key"
     encryption_key: str = "development-only-encryption-key"
-    # Statistics: counts 1..threshold-1 are suppressed for callers outside the municipality concerned.
+    # While keys rotate (docs/operations.md): the keys replaced, still read until
+    # `lmx registry rotate-keys run` has rewritten every stored value; empty otherwise.
+    previous_pseudonym_key: str = ""
+    previous_encryption_key: str = ""
+    # Statistics: counts 1..threshold-1 are suppressed for callers outside the municipality concerned;
+    # anonymised registrations are k-anonymous with k = this threshold (retention.py).
     suppression_threshold: int = 5
     # Departed registrations are anonymised this many days after the departure date.
     retention_days: int = 730
+    # Active registrations are anonymised this many days after their expected end date.
+    expired_grace_days: int = 365
+    # An anonymised registration whose values stay unique even at the coarsest level is held (kept at
+    # that level) until others join it; held longer than this many days, it is deleted.
+    anonymise_hold_days: int = 365
     # How often the background job looks for registrations to anonymise (0 = never; use the CLI).
     anonymise_interval_seconds: float = 3600.0
     # Lines one bulk request may carry; larger files are sent in several requests (the CLI does).
     max_bulk_lines: int = 10_000
+
+    @model_validator(mode="after")
+    def _refuse_weak_keys_in_production(self) -> "RegistrySettings":
+        if self.environment == "production":
+            keys = {"pseudonym_key": self.pseudonym_key, "encryption_key": self.encryption_key}
+            if self.previous_pseudonym_key:
+                keys["previous_pseudonym_key"] = self.previous_pseudonym_key
+            if self.previous_encryption_key:
+                keys["previous_encryption_key"] = self.previous_encryption_key
+            problems = weak_secrets(keys)
+            if problems:
+                raise ValueError("refusing to start in production with weak keys: " + "; ".join(problems))
+        return self
+
+    def vault(self) -> BsnVault:
+        """The BSN's keys: the current ones, and the previous ones while a rotation runs."""
+        return BsnVault(
+            self.pseudonym_key,
+            self.encryption_key,
+            (self.previous_pseudonym_key,) if self.previous_pseudonym_key else (),
+            (self.previous_encryption_key,) if self.previous_encryption_key else (),
+        )

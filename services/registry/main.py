@@ -5,9 +5,8 @@ from fastapi import FastAPI
 
 from lmx_common.app import create_service_app
 from lmx_common.events import delivery_worker, feed_router, subscriptions_router
-from services.registry import retention
+from services.registry import retention, storage
 from services.registry.config import VERSION, RegistrySettings
-from services.registry.crypto import BsnVault
 from services.registry.events import EVENTS
 from services.registry.router import router
 from services.registry.statistics_router import router as statistics_router
@@ -26,7 +25,8 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     settings = settings or RegistrySettings()
 
     async def on_startup(app: FastAPI) -> None:
-        app.state.vault = BsnVault(settings.pseudonym_key, settings.encryption_key)
+        app.state.vault = settings.vault()
+        storage.secure_delete(app.state.database)  # before the first connection: erased data is overwritten
 
     @asynccontextmanager
     async def background(app: FastAPI) -> AsyncIterator[None]:

@@ -83,6 +83,8 @@ class Registration(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     version: Mapped[int] = mapped_column(Integer)
     anonymised_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # How far an anonymised registration's values are generalised (services/registry/retention.py).
+    anonymisation_level: Mapped[str | None] = mapped_column(String(10))
 
     __mapper_args__ = {"version_id_col": version}
 

@@ -79,10 +79,13 @@ async def insert_registrations(session: AsyncSession, columns: Sequence[str], ro
     await insert_rows(session, cast(Table, Registration.__table__), columns, rows)
 
 
-async def search_by_pseudonym(session: AsyncSession, principal: Principal, pseudonym: str) -> list[Registration]:
+async def search_by_pseudonym(
+    session: AsyncSession, principal: Principal, pseudonyms: Sequence[str]
+) -> list[Registration]:
+    """The visible registrations stored under any of these pseudonyms (one per key while keys rotate)."""
     query = (
         select(Registration)
-        .where(Registration.bsn_pseudonym == pseudonym, visible(principal))
+        .where(Registration.bsn_pseudonym.in_(pseudonyms), visible(principal))
         .order_by(Registration.created_at, Registration.id)
         .limit(100)
     )

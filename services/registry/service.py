@@ -80,7 +80,8 @@ async def _create(
     if problems:
         raise invalid_input(problems)
     registration = new_registration(body, principal, vault, datetime.now(UTC))
-    if registration.bsn_pseudonym and await repository.active_pseudonyms(session, [registration.bsn_pseudonym]):
+    # Every key's pseudonym: while keys rotate, an active registration may still have the previous one.
+    if body.person.bsn and await repository.active_pseudonyms(session, vault.pseudonyms(body.person.bsn)):
         raise errors.already_registered()
     try:
         await repository.add(session, registration)
@@ -196,12 +197,12 @@ async def update(
         raise invalid_input(problems)
     if principal.organisation_type == OrganisationType.MUNICIPALITY:
         check_may_register(principal, body)  # a municipality cannot move a registration out of its sight
-    new_pseudonym = vault.pseudonym(body.person.bsn) if body.person.bsn else None
+    new_pseudonyms = vault.pseudonyms(body.person.bsn) if body.person.bsn else ()
     if (
-        new_pseudonym
-        and new_pseudonym != registration.bsn_pseudonym
+        new_pseudonyms
+        and registration.bsn_pseudonym not in new_pseudonyms
         and registration.status == "active"
-        and await repository.active_pseudonyms(session, [new_pseudonym])
+        and await repository.active_pseudonyms(session, new_pseudonyms)
     ):
         raise errors.already_registered()
     fields.apply(registration, body, vault)
@@ -260,7 +261,7 @@ async def _flush_versioned(session: AsyncSession, registration: Registration) ->
 
 async def search(session: AsyncSession, context: RequestContext, bsn: str, vault: BsnVault) -> list[Registration]:
     """The registrations of a BSN the caller may see (at most 100), with their processing-log records."""
-    rows = await repository.search_by_pseudonym(session, context.principal, vault.pseudonym(bsn))
+    rows = await repository.search_by_pseudonym(session, context.principal, vault.pseudonyms(bsn))
     await processing_log.record(session, context, context.principal, "search", [r.id for r in rows])
     return rows
 

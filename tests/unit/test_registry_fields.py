@@ -57,6 +57,7 @@ OTHER_COLUMNS = {
     "updated_at",
     "version",
     "anonymised_at",
+    "anonymisation_level",
 }
 VAULT = BsnVault("test-pseudonym-key", "test-encryption-key")
 WHO = Principal(
