@@ -107,7 +107,14 @@ class ProcessingLogRecord(Base):
 
     __tablename__ = "processing_log"
     __table_args__ = (
-        Index("uq_processing_log_seq", "seq", unique=True),
+        # Partial: a record is inserted with no entry here (only in the small unsealed index below).
+        Index(
+            "uq_processing_log_seq",
+            "seq",
+            unique=True,
+            postgresql_where=text("seq IS NOT NULL"),
+            sqlite_where=text("seq IS NOT NULL"),
+        ),
         # The sealer's "unsealed, oldest first": small, as records are sealed within seconds.
         Index(
             "ix_processing_log_unsealed",

@@ -39,7 +39,14 @@ def upgrade() -> None:
     with op.batch_alter_table("processing_log") as batch:
         for column in new_columns():
             batch.add_column(column)
-    op.create_index("uq_processing_log_seq", "processing_log", ["seq"], unique=True)
+    op.create_index(
+        "uq_processing_log_seq",
+        "processing_log",
+        ["seq"],
+        unique=True,
+        postgresql_where=sa.text("seq IS NOT NULL"),
+        sqlite_where=sa.text("seq IS NOT NULL"),
+    )
     op.create_index(
         "ix_processing_log_unsealed",
         "processing_log",
