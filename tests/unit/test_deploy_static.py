@@ -70,7 +70,9 @@ COMPONENT_VARS: dict[str, set[str]] = {
             "KEY_PASSPHRASE",
         )
     },
-    "registry": {f"REGISTRY_{n}" for n in (*_COMMON, *_SERVICE_COMMON, "PSEUDONYM_KEY", "ENCRYPTION_KEY", "AUDIT_SIGNING_KEY")},
+    "registry": {
+        f"REGISTRY_{n}" for n in (*_COMMON, *_SERVICE_COMMON, "PSEUDONYM_KEY", "ENCRYPTION_KEY", "AUDIT_SIGNING_KEY")
+    },
     "certification": {f"CERTIFICATION_{n}" for n in (*_COMMON, *_SERVICE_COMMON)},
     "housing": {f"HOUSING_{n}" for n in (*_COMMON, *_SERVICE_COMMON, "GATEWAY_URL", "CLIENT_ID", "CLIENT_SECRET")},
 }
