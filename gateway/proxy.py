@@ -19,7 +19,7 @@ from gateway.ratelimit import RateLimiter
 from gateway.upstream import PROBE, Upstream, retry_after
 from lmx_common.auth import AuthError, TokenVerifier, insufficient_scope
 from lmx_common.problems import ProblemError
-from lmx_common.tracing import TRANSACTION_HEADER, TraceContext
+from lmx_common.tracing import CALLER_SPAN_HEADER, TRANSACTION_HEADER, TraceContext
 
 logger = logging.getLogger("lmx.gateway.proxy")
 
@@ -177,6 +177,8 @@ class ProxyMiddleware:
 
         trace: TraceContext = scope["state"]["trace"]
         headers["traceparent"] = trace.traceparent
+        if trace.parent_span_id:  # the caller's own span (a client's x-lmx-* headers were dropped above)
+            headers[CALLER_SPAN_HEADER] = trace.parent_span_id
         headers[TRANSACTION_HEADER] = scope["state"]["transaction_id"]
         headers["x-forwarded-for"] = client_key
         headers["x-forwarded-proto"] = scope.get("scheme", "http")

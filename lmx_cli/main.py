@@ -16,6 +16,7 @@ from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.config import GatewaySettings
+from lmx_cli import audit as audit_cli
 from lmx_cli import registry as registry_cli
 from lmx_cli import routes as routes_cli
 from lmx_common.db import Database
@@ -30,6 +31,7 @@ app.add_typer(clients_app, name="clients")
 app.add_typer(reference_app, name="reference")
 app.add_typer(registry_cli.app, name="registry")
 app.add_typer(routes_cli.app, name="routes")
+app.add_typer(audit_cli.app, name="audit")
 console = Console()
 T = TypeVar("T")
 

@@ -9,7 +9,12 @@ import uuid
 from dataclasses import dataclass
 
 TRANSACTION_HEADER = "x-transaction-id"
+# The caller's own span id (its traceparent's parent-id), forwarded by the gateway to the services so
+# the processing log can name the caller's operation (Logboek Dataverwerkingen `foreign_operation`).
+# The gateway drops any x-lmx-* header a client sends, so the services see only the gateway's value.
+CALLER_SPAN_HEADER = "x-lmx-caller-span-id"
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+_SPAN_ID = re.compile(r"^[0-9a-f]{16}$")
 _TRANSACTION = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -18,6 +23,8 @@ class TraceContext:
     trace_id: str
     span_id: str
     flags: str = "01"
+    # The span this one is a child of: the caller's span id from its traceparent (None for a new trace).
+    parent_span_id: str | None = None
 
     @property
     def traceparent(self) -> str:
@@ -33,7 +40,7 @@ def child_of(traceparent: str | None) -> TraceContext:
     if traceparent:
         match = _TRACEPARENT.match(traceparent.strip().lower())
         if match and match.group(1) != "0" * 32 and match.group(2) != "0" * 16:
-            return TraceContext(match.group(1), new_span_id(), match.group(3))
+            return TraceContext(match.group(1), new_span_id(), match.group(3), match.group(2))
     ids = os.urandom(24).hex()  # one system call for the trace id (16 bytes) and the span id (8)
     return TraceContext(ids[:32], ids[32:])
 
@@ -43,3 +50,10 @@ def transaction_id(incoming: str | None) -> str:
     if incoming and _TRANSACTION.match(incoming):
         return incoming
     return str(uuid.uuid4())
+
+
+def span_id_or_none(value: str | None) -> str | None:
+    """A well-formed, non-zero span id (16 lowercase hex digits) as sent, otherwise None."""
+    if value and _SPAN_ID.match(value) and value != "0" * 16:
+        return value
+    return None

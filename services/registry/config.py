@@ -3,12 +3,13 @@ from pydantic_settings import SettingsConfigDict
 
 from lmx_common.events import EventSettings
 from lmx_common.settings import ServiceSettings, weak_secrets
+from services.registry.audit_settings import AuditSettings
 from services.registry.crypto import BsnVault
 
 VERSION = "0.2.0"
 
 
-class RegistrySettings(EventSettings, ServiceSettings):
+class RegistrySettings(AuditSettings, EventSettings, ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="REGISTRY_", extra="ignore", frozen=True)
 
     database_url: str = "sqlite+aiosqlite:///var/registry.db"

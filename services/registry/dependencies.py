@@ -1,3 +1,4 @@
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -6,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lmx_common.auth import CallerDep, Principal, require_scopes
 from lmx_common.db import Database, request_session
 from lmx_common.scopes import Scope
+from lmx_common.tracing import CALLER_SPAN_HEADER, span_id_or_none
 from services.registry.config import RegistrySettings
 from services.registry.context import NO_TRACE, RequestContext
 from services.registry.crypto import BsnVault
@@ -35,13 +37,18 @@ async def get_database(request: Request) -> Database:
 
 
 async def get_context(request: Request, principal: CallerDep) -> RequestContext:
-    """The caller with the request's trace and transaction ids (set by the kit's middleware)."""
+    """The caller with the request's trace and transaction ids (set by the kit's middleware), and the
+    calling organisation's span (CALLER_SPAN_HEADER, set by the gateway) for the processing log."""
     state = request.state
     trace = getattr(state, "trace", None)
     return RequestContext(
         principal=principal,
         trace_id=trace.trace_id if trace is not None else NO_TRACE,
         transaction_id=getattr(state, "transaction_id", None),
+        span_id=trace.span_id if trace is not None else None,
+        parent_span_id=trace.parent_span_id if trace is not None else None,
+        foreign_span_id=span_id_or_none(request.headers.get(CALLER_SPAN_HEADER)),
+        started_at=datetime.now(UTC),
     )
 
 

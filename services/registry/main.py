@@ -5,7 +5,8 @@ from fastapi import FastAPI
 
 from lmx_common.app import create_service_app
 from lmx_common.events import delivery_worker, feed_router, subscriptions_router
-from services.registry import retention, storage
+from services.registry import audit, retention, storage
+from services.registry.audit_router import router as audit_router
 from services.registry.config import VERSION, RegistrySettings
 from services.registry.events import EVENTS
 from services.registry.router import router
@@ -33,6 +34,7 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         async with (
             delivery_worker(app.state.database, EVENTS, settings) as worker,
             retention.scheduled(app.state.database, settings),
+            audit.scheduled(app.state.database, settings),
         ):
             app.state.delivery_worker = worker
             yield
@@ -48,6 +50,7 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         routers=[
             router,
             statistics_router,
+            audit_router,
             feed_router(EVENTS),
             subscriptions_router(EVENTS, require_https=require_https),
         ],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, Index, Integer, MetaData, String, Text, text
+from sqlalchemy import BigInteger, Date, Index, Integer, MetaData, SmallInteger, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from lmx_common.db import NAMING_CONVENTION, UtcDateTime
@@ -102,9 +102,29 @@ class RegistrationActiveCount(Base):
 
 class ProcessingLogRecord(Base):
     """Logboek Dataverwerkingen: one record per data subject per processing, written in the same
-    transaction as the processing itself."""
+    transaction as the processing itself.
+
+    ``seq``, ``prev_hash`` and ``hash`` are empty until the sealer (services/registry/audit.py, ADR
+    0023) takes the committed record into the hash chain; nothing on the request path hashes."""
 
     __tablename__ = "processing_log"
+    __table_args__ = (
+        # Partial: a record is inserted with no entry here (only in the small unsealed index below).
+        Index(
+            "uq_processing_log_seq",
+            "seq",
+            unique=True,
+            postgresql_where=text("seq IS NOT NULL"),
+            sqlite_where=text("seq IS NOT NULL"),
+        ),
+        # The sealer's "unsealed, oldest first": small, as records are sealed within seconds.
+        Index(
+            "ix_processing_log_unsealed",
+            "id",
+            postgresql_where=text("seq IS NULL"),
+            sqlite_where=text("seq IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     registration_id: Mapped[str] = mapped_column(String(36), index=True)
@@ -114,7 +134,44 @@ class ProcessingLogRecord(Base):
     action: Mapped[str] = mapped_column(String(20))
     organisation_oin: Mapped[str] = mapped_column(String(20))
     client_id: Mapped[str] = mapped_column(String(100))
-    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)  # the processing's end (end_time)
+    # Logboek Dataverwerkingen (empty in records written before rg0101): this request's span in the
+    # registry, the span that called it (the gateway's), the calling organisation's own span, the
+    # status (1 OK: a failed request leaves no record) and when the registry began the request.
+    span_id: Mapped[str | None] = mapped_column(String(16))
+    parent_span_id: Mapped[str | None] = mapped_column(String(16))
+    foreign_span_id: Mapped[str | None] = mapped_column(String(16))
+    status_code: Mapped[int | None] = mapped_column(SmallInteger)
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The hash chain, set by the sealer: position in commit order, the previous record's hash, and
+    # SHA-256(prev_hash || canonical record).
+    seq: Mapped[int | None] = mapped_column(BigInteger)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class ProcessingLogChain(Base):
+    """The single row (id 1) of the hash chain's head: the sealer's lock (ADR 0023, as ADR 0010)."""
+
+    __tablename__ = "processing_log_chain"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    checkpoint_seq: Mapped[int] = mapped_column(BigInteger)
+    checkpoint_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class ProcessingLogCheckpoint(Base):
+    """A signed tree head: the chain's head hash after ``seq`` records, signed (Ed25519) by the registry."""
+
+    __tablename__ = "processing_log_checkpoints"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    signed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    key_id: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(Text)
 
 
 class IdempotencyKey(IdempotencyKeyColumns, Base):

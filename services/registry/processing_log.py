@@ -1,4 +1,7 @@
-"""The processing log (Logboek Dataverwerkingen): one record per data subject per processing."""
+"""The processing log (Logboek Dataverwerkingen): one record per data subject per processing.
+
+Records are written with the processing, in its transaction, and nothing more: the hash chain and
+the signed checkpoints are made afterwards by the sealer (services/registry/audit.py, ADR 0023)."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lmx_common.auth import Principal
 from services.registry import repository
 from services.registry.context import NO_TRACE, RequestContext
+from services.registry.models import ProcessingLogRecord
 
 # Processing activities of the register of processing activities, with their purpose ("why").
 ACTIVITIES = {
@@ -18,6 +22,9 @@ ACTIVITIES = {
     "lmx-consultation": "Consulting registrations for the municipality's housing and care duties.",
     "lmx-retention": "Anonymising departed registrations after the retention period.",
 }
+# Logboek Dataverwerkingen status_code: a record is written only with a processing that commits.
+STATUS_OK = 1
+STATUS_NAMES = {0: "STATUS_CODE_UNSET", 1: "STATUS_CODE_OK", 2: "STATUS_CODE_ERROR"}
 ACTIVITY_FOR_ACTION = {
     "create": "lmx-registration",
     "update": "lmx-registration",
@@ -39,16 +46,77 @@ async def record(
     """Write the records in the caller's transaction (flushed with it); returns how many.
 
     ``context`` is None for work no request caused (the retention job, ``principal`` None too).
-    A bulk import's many records go in one COPY on PostgreSQL (lmx_common.db.insert_rows)."""
+    A bulk import's many records go in one COPY on PostgreSQL (lmx_common.db.insert_rows).
+    The activity is the one the request declared (``context.activity``), else the action's default."""
+    now = datetime.now(UTC)
     shared: tuple[Any, ...] = (
         context.trace_id if context is not None else NO_TRACE,
         context.transaction_id if context is not None else None,
-        ACTIVITY_FOR_ACTION[action],
+        (context.activity if context is not None else None) or ACTIVITY_FOR_ACTION[action],
         action,
         principal.organisation_oin if principal else "system",
         principal.client_id if principal else "registry-retention-job",
-        datetime.now(UTC),
+        now,
+        context.span_id if context is not None else None,
+        context.parent_span_id if context is not None else None,
+        context.foreign_span_id if context is not None else None,
+        STATUS_OK,
+        (context.started_at if context is not None else None) or now,
     )
     rows = [(registration_id, *shared) for registration_id in registration_ids]
     await repository.insert_processing_log(session, rows)
     return len(rows)
+
+
+# Export in the shape of Logboek Dataverwerkingen (Logius/MinBZK, "Component: Logboek", interface
+# fields; docs/decisions/0023). The standard's field names are kept as they are (snake_case).
+SERVICE_NAME = "lmx-registry"
+DATA_SUBJECT_ID_TYPE = "urn:lmx:registration-id"  # a registration id, not a BSN: the subject's pseudonymous key
+
+
+def processing_activity_uri(activity: str) -> str:
+    return f"urn:lmx:processing-activity:{activity}"
+
+
+def organisation_uri(oin: str) -> str:
+    return f"urn:oin:{oin}"
+
+
+def _millis(moment: datetime | None) -> int | None:
+    return None if moment is None else int(moment.timestamp() * 1000)
+
+
+def logboek_record(record: ProcessingLogRecord, service_version: str) -> dict[str, Any]:
+    """One record as the standard's interface names it. ``foreign_operation`` is the calling
+    organisation's own operation (its traceparent's span, passed on by the gateway): with it, and
+    the trace id the gateway continued, the organisation joins its log to ours."""
+    foreign = None
+    if record.foreign_span_id:
+        foreign = {
+            "trace_id": record.trace_id,
+            "span_id": record.foreign_span_id,
+            "entity": organisation_uri(record.organisation_oin),
+        }
+    return {
+        "trace_id": record.trace_id,
+        "span_id": record.span_id,
+        "parent_span_id": record.parent_span_id,
+        "name": f"registry.{record.action}",
+        "status_code": STATUS_NAMES.get(
+            record.status_code if record.status_code is not None else 0, "STATUS_CODE_UNSET"
+        ),
+        "start_time": _millis(record.started_at or record.occurred_at),
+        "end_time": _millis(record.occurred_at),
+        "foreign_operation": foreign,
+        "resource": {"attributes": {"service.name": SERVICE_NAME, "service.version": service_version}},
+        "attributes": {
+            "dpl.core.processing_activity_id": processing_activity_uri(record.activity),
+            "dpl.core.data_subject_id": record.registration_id,
+            "dpl.core.data_subject_id_type": DATA_SUBJECT_ID_TYPE,
+            "lmx.organisation_oin": record.organisation_oin,
+            "lmx.client_id": record.client_id,
+            "lmx.transaction_id": record.transaction_id,
+            "lmx.chain.seq": record.seq,
+            "lmx.chain.hash": record.hash,
+        },
+    }

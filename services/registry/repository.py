@@ -132,6 +132,11 @@ PROCESSING_LOG_COLUMNS = (
     "organisation_oin",
     "client_id",
     "occurred_at",
+    "span_id",
+    "parent_span_id",
+    "foreign_span_id",
+    "status_code",
+    "started_at",
 )
 
 

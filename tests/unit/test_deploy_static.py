@@ -70,7 +70,9 @@ COMPONENT_VARS: dict[str, set[str]] = {
             "KEY_PASSPHRASE",
         )
     },
-    "registry": {f"REGISTRY_{n}" for n in (*_COMMON, *_SERVICE_COMMON, "PSEUDONYM_KEY", "ENCRYPTION_KEY")},
+    "registry": {
+        f"REGISTRY_{n}" for n in (*_COMMON, *_SERVICE_COMMON, "PSEUDONYM_KEY", "ENCRYPTION_KEY", "AUDIT_SIGNING_KEY")
+    },
     "certification": {f"CERTIFICATION_{n}" for n in (*_COMMON, *_SERVICE_COMMON)},
     "housing": {f"HOUSING_{n}" for n in (*_COMMON, *_SERVICE_COMMON, "GATEWAY_URL", "CLIENT_ID", "CLIENT_SECRET")},
 }
@@ -81,6 +83,7 @@ SECRET_VARS = {
     "GATEWAY_KEY_PASSPHRASE",
     "REGISTRY_PSEUDONYM_KEY",
     "REGISTRY_ENCRYPTION_KEY",
+    "REGISTRY_AUDIT_SIGNING_KEY",
     "HOUSING_CLIENT_SECRET",
     "REGISTRY_CURSOR_KEY",
     "CERTIFICATION_CURSOR_KEY",
