@@ -16,3 +16,4 @@ class RequestContext:
     principal: Principal
     trace_id: str = NO_TRACE
     transaction_id: str | None = None
+    activity: str | None = None

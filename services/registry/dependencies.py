@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lmx_common.auth import CallerDep, Principal, require_scopes
 from lmx_common.db import Database, request_session
 from lmx_common.scopes import Scope
+from services.registry.activities import HEADER as ACTIVITY_HEADER
 from services.registry.config import RegistrySettings
 from services.registry.context import NO_TRACE, RequestContext
 from services.registry.crypto import BsnVault
@@ -35,13 +36,16 @@ async def get_database(request: Request) -> Database:
 
 
 async def get_context(request: Request, principal: CallerDep) -> RequestContext:
-    """The caller with the request's trace and transaction ids (set by the kit's middleware)."""
+    """The caller with the request's trace and transaction ids (set by the kit's middleware) and the
+    processing activity it names (checked by the service against the action, activities.check)."""
     state = request.state
     trace = getattr(state, "trace", None)
+    activity = request.headers.get(ACTIVITY_HEADER, "").strip()
     return RequestContext(
         principal=principal,
         trace_id=trace.trace_id if trace is not None else NO_TRACE,
         transaction_id=getattr(state, "transaction_id", None),
+        activity=activity[:60] or None,
     )
 
 

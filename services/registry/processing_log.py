@@ -9,15 +9,14 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lmx_common.auth import Principal
-from services.registry import repository
-from services.registry.context import NO_TRACE, RequestContext
+from lmx_common.tracing import child_of
+from services.registry import activities, repository
+from services.registry.config import RegistrySettings
+from services.registry.context import RequestContext
 
-# Processing activities of the register of processing activities, with their purpose ("why").
-ACTIVITIES = {
-    "lmx-registration": "Registering labour migrants to know where they work and live (housing task).",
-    "lmx-consultation": "Consulting registrations for the municipality's housing and care duties.",
-    "lmx-retention": "Anonymising departed registrations after the retention period.",
-}
+# Processing activities of the register of processing activities (activities.REGISTER), with their
+# purpose ("why").
+ACTIVITIES = activities.PURPOSES
 ACTIVITY_FOR_ACTION = {
     "create": "lmx-registration",
     "update": "lmx-registration",
@@ -38,14 +37,17 @@ async def record(
 ) -> int:
     """Write the records in the caller's transaction (flushed with it); returns how many.
 
-    ``context`` is None for work no request caused (the retention job, ``principal`` None too).
+    ``context`` is None for work no request caused (the retention job, ``principal`` None too): it is
+    logged with the registry's own organisation (REGISTRY_ORGANISATION_OIN) and a new trace per call.
+    A request's records carry the processing activity it named (checked by activities.check).
     A bulk import's many records go in one COPY on PostgreSQL (lmx_common.db.insert_rows)."""
+    activity = context.activity if context is not None and context.activity else ACTIVITY_FOR_ACTION[action]
     shared: tuple[Any, ...] = (
-        context.trace_id if context is not None else NO_TRACE,
+        context.trace_id if context is not None else child_of(None).trace_id,  # a job run: a trace of its own
         context.transaction_id if context is not None else None,
-        ACTIVITY_FOR_ACTION[action],
+        activity,
         action,
-        principal.organisation_oin if principal else "system",
+        principal.organisation_oin if principal else RegistrySettings().organisation_oin,
         principal.client_id if principal else "registry-retention-job",
         datetime.now(UTC),
     )
