@@ -126,7 +126,11 @@ def main() -> None:
                 response = http.post(
                     target + "/registrations/bulk",
                     content=chunk,
-                    headers={"Authorization": f"Bearer {token}", "Content-Type": "application/x-ndjson"},
+                    headers={
+                        "Authorization": f"Bearer {token}",
+                        "Content-Type": "application/x-ndjson",
+                        "X-Processing-Activity": "lmx-information-point",
+                    },
                 )
                 elapsed = time.perf_counter() - t0
                 body = response.json()

@@ -213,7 +213,19 @@ def wait_http(url: str, process: subprocess.Popen[bytes], seconds: float = 30) -
 
 def wrk(url: str, token: str, duration: int) -> dict[str, float]:
     out = subprocess.run(
-        ["wrk", "-t1", "-c32", f"-d{duration}s", "--timeout", "10s", "-H", f"Authorization: Bearer {token}", url],
+        [
+            "wrk",
+            "-t1",
+            "-c32",
+            f"-d{duration}s",
+            "--timeout",
+            "10s",
+            "-H",
+            f"Authorization: Bearer {token}",
+            "-H",
+            "X-Processing-Activity: lmx-registration",
+            url,
+        ],
         capture_output=True,
         text=True,
         timeout=duration + 30,

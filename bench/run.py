@@ -49,6 +49,11 @@ COMPONENTS = ("gateway", "registry", "certification", "housing")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
+# The person-level calls are made by the information point, under its processing activity (ADR 0024).
+MIP_ACTIVITY = "lmx-information-point"
+ACTIVITY = f"X-Processing-Activity: {MIP_ACTIVITY}"
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
@@ -104,6 +109,8 @@ def wrk(url: str, token: str, duration: int, connections: int) -> dict[str, floa
             "--latency",
             "-H",
             f"Authorization: Bearer {token}",
+            "-H",
+            ACTIVITY,
             url,
         ],
         capture_output=True,
@@ -136,7 +143,7 @@ def timed_get(http: httpx.Client, url: str, token: str, runs: int = 5) -> tuple[
     status = size = 0
     for _ in range(runs):
         started = time.perf_counter()
-        response = http.get(url, headers={"Authorization": f"Bearer {token}"})
+        response = http.get(url, headers={"Authorization": f"Bearer {token}", "X-Processing-Activity": MIP_ACTIVITY})
         times.append((time.perf_counter() - started) * 1000)
         status, size = response.status_code, len(response.content)
     return statistics.median(times), status, size
@@ -234,7 +241,11 @@ def main() -> None:
                 response = http.post(
                     registry + "/v1/registrations/bulk",
                     content="\n".join(lines[start : start + args.batch]).encode(),
-                    headers={"Authorization": f"Bearer {writer}", "Content-Type": "application/x-ndjson"},
+                    headers={
+                        "Authorization": f"Bearer {writer}",
+                        "Content-Type": "application/x-ndjson",
+                        "X-Processing-Activity": MIP_ACTIVITY,
+                    },
                 )
                 response.raise_for_status()
                 created += response.json()["created"]
@@ -254,7 +265,8 @@ def main() -> None:
         reader = token("mip-west-brabant")
         with httpx.Client(timeout=60) as http:
             listing = http.get(
-                gateway + "/registry/v1/registrations?pageSize=1", headers={"Authorization": f"Bearer {reader}"}
+                gateway + "/registry/v1/registrations?pageSize=1",
+                headers={"Authorization": f"Bearer {reader}", "X-Processing-Activity": MIP_ACTIVITY},
             ).json()
         registration_id = listing["items"][0]["id"]
 

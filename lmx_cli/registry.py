@@ -46,6 +46,13 @@ def import_file(
     gateway: Annotated[str, typer.Option(help="Gateway base URL")] = "http://127.0.0.1:8000",
     batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="Lines per request")] = 1000,
     report: Annotated[Path | None, typer.Option(help="Error report (CSV); default <file>.errors.csv")] = None,
+    activity: Annotated[
+        str,
+        typer.Option(
+            help="The processing activity (X-Processing-Activity): lmx-registration for a municipality, "
+            "lmx-information-point for an information point"
+        ),
+    ] = "lmx-registration",
 ) -> None:
     """Import registrations through POST /registry/v1/registrations/bulk, batch by batch, with a progress bar.
 
@@ -83,14 +90,22 @@ def import_file(
             response = http.post(
                 gateway + "/registry/v1/registrations/bulk",
                 content=payload.encode(),
-                headers={"Authorization": f"Bearer {token}", "Content-Type": content_type},
+                headers={
+                    "Authorization": f"Bearer {token}",
+                    "Content-Type": content_type,
+                    "X-Processing-Activity": activity,
+                },
             )
             if response.status_code == 401:  # the token expired during a long import
                 token = _token(gateway, client_id, client_secret)
                 response = http.post(
                     gateway + "/registry/v1/registrations/bulk",
                     content=payload.encode(),
-                    headers={"Authorization": f"Bearer {token}", "Content-Type": content_type},
+                    headers={
+                        "Authorization": f"Bearer {token}",
+                        "Content-Type": content_type,
+                        "X-Processing-Activity": activity,
+                    },
                 )
             if response.status_code != 200:
                 console.print(

@@ -25,6 +25,14 @@ PROBLEM_TYPES: dict[str, tuple[str, str]] = {
     "invalid-input": ("Invalid input", "One or more parameters are invalid; see invalidParams."),
     "unauthorized": ("Unauthorized", "No valid bearer token was presented."),
     "forbidden": ("Forbidden", "The token is valid but lacks a scope this operation requires."),
+    "processing-activity-required": (
+        "Processing activity required",
+        "A person-level request names its processing activity in the X-Processing-Activity header.",
+    ),
+    "processing-activity-not-allowed": (
+        "Processing activity not allowed",
+        "The named processing activity is unknown, or does not cover this action for the caller's party type.",
+    ),
     "not-found": ("Not found", "The resource does not exist or is not visible to the caller."),
     "method-not-allowed": ("Method not allowed", "The resource does not support this method."),
     "not-acceptable": ("Not acceptable", "No acceptable representation is available."),

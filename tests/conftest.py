@@ -107,7 +107,12 @@ def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 
 @pytest.fixture
 async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=15) as client:
+    """A client that names a processing activity on person-level registry requests as a real client
+    would (tests.support.registrations.add_processing_activity); test the header's absence with a
+    client of your own."""
+    from tests.support.registrations import add_processing_activity
+
+    async with httpx.AsyncClient(timeout=15, event_hooks={"request": [add_processing_activity]}) as client:
         yield client
 
 

@@ -15,7 +15,7 @@ from lmx_common.scopes import Scope
 from services.registry import audit, processing_log, service
 from services.registry.audit_schemas import Checkpoint, CheckpointPage, LogboekPage, PublicKeySet
 from services.registry.config import VERSION
-from services.registry.dependencies import Auditor, DatabaseDep, SessionDep, SettingsDep
+from services.registry.dependencies import Auditor, ContextDep, DatabaseDep, SessionDep, SettingsDep
 
 router = APIRouter(prefix="/v1/processing-log", tags=["processing log"])
 AuditReader = Annotated[Principal, Depends(require_scopes(Scope.AUDIT_READ))]
@@ -72,15 +72,16 @@ async def export(
     request: Request,
     session: SessionDep,
     principal: Auditor,
+    context: ContextDep,
     registration_id: Annotated[str | None, Query(alias="registrationId")] = None,
     page_size: Annotated[int, Query(alias="pageSize", ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     cursor: Annotated[str | None, Query()] = None,
 ) -> LogboekPage:
     if registration_id is None:
         raise invalid_input([InvalidParam("registrationId", "a query needs a registration id", "required", "query")])
-    await service.check_may_read_log(session, principal, registration_id)
+    scope = await service.check_may_read_log(session, context, registration_id)
     after = cursor_value(cursor, "id", int) or 0
-    page, more = await service.processing_log_page(session, registration_id, after, page_size)
+    page, more = await service.processing_log_page(session, scope, after, page_size)
     items = [processing_log.logboek_record(r, VERSION) for r in page]
     return LogboekPage.model_validate(
         {"items": items, "_links": links_after(request, page, more, lambda r: {"id": r.id})}

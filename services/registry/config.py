@@ -34,6 +34,11 @@ class RegistrySettings(AuditSettings, EventSettings, ServiceSettings):
     anonymise_hold_days: int = 365
     # How often the background job looks for registrations to anonymise (0 = never; use the CLI).
     anonymise_interval_seconds: float = 3600.0
+    # The registry's own organisation (OIN): the processing log's organisation for work no request
+    # caused (the retention job).
+    organisation_oin: str = "00000099000000000000"
+    # How long processing-log records are kept (years); see docs/privacy.md: not pruned yet.
+    processing_log_retention_years: int = 20
     # Lines one bulk request may carry; larger files are sent in several requests (the CLI does).
     max_bulk_lines: int = 10_000
 

@@ -8,6 +8,7 @@ from lmx_common.auth import CallerDep, Principal, require_scopes
 from lmx_common.db import Database, request_session
 from lmx_common.scopes import Scope
 from lmx_common.tracing import CALLER_SPAN_HEADER, span_id_or_none
+from services.registry.activities import HEADER as ACTIVITY_HEADER
 from services.registry.config import RegistrySettings
 from services.registry.context import NO_TRACE, RequestContext
 from services.registry.crypto import BsnVault
@@ -37,10 +38,12 @@ async def get_database(request: Request) -> Database:
 
 
 async def get_context(request: Request, principal: CallerDep) -> RequestContext:
-    """The caller with the request's trace and transaction ids (set by the kit's middleware), and the
-    calling organisation's span (CALLER_SPAN_HEADER, set by the gateway) for the processing log."""
+    """The caller with the request's trace and transaction ids (set by the kit's middleware), the
+    calling organisation's span (CALLER_SPAN_HEADER, set by the gateway) for the processing log, and
+    the processing activity it names (checked by the service against the action, activities.check)."""
     state = request.state
     trace = getattr(state, "trace", None)
+    activity = request.headers.get(ACTIVITY_HEADER, "").strip()
     return RequestContext(
         principal=principal,
         trace_id=trace.trace_id if trace is not None else NO_TRACE,
@@ -49,6 +52,7 @@ async def get_context(request: Request, principal: CallerDep) -> RequestContext:
         parent_span_id=trace.parent_span_id if trace is not None else None,
         foreign_span_id=span_id_or_none(request.headers.get(CALLER_SPAN_HEADER)),
         started_at=datetime.now(UTC),
+        activity=activity[:60] or None,
     )
 
 

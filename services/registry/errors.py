@@ -11,8 +11,22 @@ def may_not_register() -> ProblemError:
 
 
 def already_registered() -> ProblemError:
+    # Says only that one exists: not where, by whom or its id (docs/privacy.md, "Disclosures"); the
+    # disclosure is logged against the matched registration (action duplicate-check).
     return conflict("An active registration for this BSN exists already.")
 
 
 def already_departed() -> ProblemError:
     return conflict("This registration has departed already.")
+
+
+def already_erased() -> ProblemError:
+    return conflict("This registration's personal data has been erased or anonymised already.")
+
+
+def already_restricted() -> ProblemError:
+    return conflict("The processing of this registration is restricted already.")
+
+
+def not_restricted() -> ProblemError:
+    return conflict("The processing of this registration is not restricted.")

@@ -85,8 +85,28 @@ class Registration(Base):
     anonymised_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # How far an anonymised registration's values are generalised (services/registry/retention.py).
     anonymisation_level: Mapped[str | None] = mapped_column(String(10))
+    # The data subject's rights (docs/privacy.md): restriction (art. 18) and erasure (art. 17).
+    restricted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    restriction_reason: Mapped[str | None] = mapped_column(String(40))
+    erased_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    erasure_reason: Mapped[str | None] = mapped_column(String(40))
 
     __mapper_args__ = {"version_id_col": version}
+
+
+class RegistrationPeriod(Base):
+    """A period that ended in which a registration had these work and residence municipalities: what
+    lets a municipality that was concerned keep reading the processing log of its period. The current
+    period runs from the last row's valid_to (or the registration's created_at) until now."""
+
+    __tablename__ = "registration_periods"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    registration_id: Mapped[str] = mapped_column(String(36), index=True)
+    work_municipality_code: Mapped[str] = mapped_column(String(6))
+    residence_municipality_code: Mapped[str] = mapped_column(String(6))
+    valid_from: Mapped[datetime] = mapped_column(UtcDateTime)
+    valid_to: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class RegistrationActiveCount(Base):

@@ -12,16 +12,15 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lmx_common.auth import Principal
-from services.registry import repository
-from services.registry.context import NO_TRACE, RequestContext
+from lmx_common.tracing import child_of
+from services.registry import activities, repository
+from services.registry.config import RegistrySettings
+from services.registry.context import RequestContext
 from services.registry.models import ProcessingLogRecord
 
-# Processing activities of the register of processing activities, with their purpose ("why").
-ACTIVITIES = {
-    "lmx-registration": "Registering labour migrants to know where they work and live (housing task).",
-    "lmx-consultation": "Consulting registrations for the municipality's housing and care duties.",
-    "lmx-retention": "Anonymising departed registrations after the retention period.",
-}
+# Processing activities of the register of processing activities (activities.REGISTER), with their
+# purpose ("why").
+ACTIVITIES = activities.PURPOSES
 # Logboek Dataverwerkingen status_code: a record is written only with a processing that commits.
 STATUS_OK = 1
 STATUS_NAMES = {0: "STATUS_CODE_UNSET", 1: "STATUS_CODE_OK", 2: "STATUS_CODE_ERROR"}
@@ -45,16 +44,19 @@ async def record(
 ) -> int:
     """Write the records in the caller's transaction (flushed with it); returns how many.
 
-    ``context`` is None for work no request caused (the retention job, ``principal`` None too).
-    A bulk import's many records go in one COPY on PostgreSQL (lmx_common.db.insert_rows).
-    The activity is the one the request declared (``context.activity``), else the action's default."""
+    ``context`` is None for work no request caused (the retention job, ``principal`` None too): it is
+    logged with the registry's own organisation (REGISTRY_ORGANISATION_OIN) and a new trace per call.
+    A request's records carry the processing activity it named (checked by activities.check), else
+    the action's default. A bulk import's many records go in one COPY on PostgreSQL
+    (lmx_common.db.insert_rows)."""
     now = datetime.now(UTC)
+    activity = context.activity if context is not None and context.activity else ACTIVITY_FOR_ACTION[action]
     shared: tuple[Any, ...] = (
-        context.trace_id if context is not None else NO_TRACE,
+        context.trace_id if context is not None else child_of(None).trace_id,  # a job run: a trace of its own
         context.transaction_id if context is not None else None,
-        (context.activity if context is not None else None) or ACTIVITY_FOR_ACTION[action],
+        activity,
         action,
-        principal.organisation_oin if principal else "system",
+        principal.organisation_oin if principal else RegistrySettings().organisation_oin,
         principal.client_id if principal else "registry-retention-job",
         now,
         context.span_id if context is not None else None,

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal, cast
 
-from sqlalchemy import String, Table, and_, func, select
+from sqlalchemy import ColumnElement, String, Table, and_, false, func, or_, select
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lmx_common.auth import Principal
 from lmx_common.db import insert_rows
-from services.registry.models import Municipality, ProcessingLogRecord, Registration, RegistrationActiveCount
+from services.registry.models import (
+    Municipality,
+    ProcessingLogRecord,
+    Registration,
+    RegistrationActiveCount,
+    RegistrationPeriod,
+)
 from services.registry.visibility import visible
 
 # Reference data.
@@ -41,9 +47,13 @@ async def get_registration(session: AsyncSession, registration_id: str) -> Regis
 
 
 async def get_visible(
-    session: AsyncSession, principal: Principal, registration_id: str, for_update: bool = False
+    session: AsyncSession,
+    principal: Principal,
+    registration_id: str,
+    for_update: bool = False,
+    activity: str | None = None,
 ) -> Registration | None:
-    query = select(Registration).where(Registration.id == registration_id, visible(principal))
+    query = select(Registration).where(Registration.id == registration_id, visible(principal, activity))
     if for_update:
         query = query.with_for_update()
     return (await session.execute(query)).scalar_one_or_none()
@@ -63,6 +73,15 @@ async def active_pseudonyms(session: AsyncSession, pseudonyms: Sequence[str]) ->
     return found
 
 
+async def active_with_pseudonym(session: AsyncSession, pseudonyms: Sequence[str]) -> str | None:
+    """The id of the active registration with one of these BSN pseudonyms (one per key while keys
+    rotate), whoever may see it."""
+    query = select(Registration.id).where(
+        Registration.bsn_pseudonym.in_(pseudonyms), Registration.status == "active"
+    )
+    return (await session.execute(query.limit(1))).scalar_one_or_none()
+
+
 async def add(session: AsyncSession, registration: Registration) -> None:
     """Insert a new registration (raises IntegrityError when its BSN is registered concurrently)."""
     session.add(registration)
@@ -80,12 +99,12 @@ async def insert_registrations(session: AsyncSession, columns: Sequence[str], ro
 
 
 async def search_by_pseudonym(
-    session: AsyncSession, principal: Principal, pseudonyms: Sequence[str]
+    session: AsyncSession, principal: Principal, pseudonyms: Sequence[str], activity: str | None = None
 ) -> list[Registration]:
     """The visible registrations stored under any of these pseudonyms (one per key while keys rotate)."""
     query = (
         select(Registration)
-        .where(Registration.bsn_pseudonym.in_(pseudonyms), visible(principal))
+        .where(Registration.bsn_pseudonym.in_(pseudonyms), visible(principal, activity))
         .order_by(Registration.created_at, Registration.id)
         .limit(100)
     )
@@ -103,8 +122,9 @@ async def list_visible(
     arrived_to: date | None,
     after_id: str | None,
     limit: int,
+    activity: str | None = None,
 ) -> list[Registration]:
-    conditions = [visible(principal)]
+    conditions = [visible(principal, activity)]
     if work_municipality_code:
         conditions.append(Registration.work_municipality_code == work_municipality_code)
     if residence_municipality_code:
@@ -119,6 +139,21 @@ async def list_visible(
         conditions.append(Registration.id > after_id)
     query = select(Registration).where(and_(*conditions)).order_by(Registration.id).limit(limit)
     return list((await session.execute(query)).scalars())
+
+
+async def periods(session: AsyncSession, registration_id: str) -> list[RegistrationPeriod]:
+    """The periods of a registration that ended, oldest first."""
+    query = (
+        select(RegistrationPeriod)
+        .where(RegistrationPeriod.registration_id == registration_id)
+        .order_by(RegistrationPeriod.id)
+    )
+    return list((await session.execute(query)).scalars())
+
+
+async def add_period(session: AsyncSession, period: RegistrationPeriod) -> None:
+    session.add(period)
+    await session.flush()
 
 
 # The processing log.
@@ -146,14 +181,26 @@ async def insert_processing_log(session: AsyncSession, rows: list[tuple[Any, ...
 
 
 async def processing_log_records(
-    session: AsyncSession, registration_id: str, after: int, limit: int
+    session: AsyncSession,
+    registration_id: str,
+    after: int,
+    limit: int,
+    within: Sequence[tuple[datetime, datetime | None]] | None = None,
+    own_oin: str | None = None,
 ) -> list[ProcessingLogRecord]:
-    query = (
-        select(ProcessingLogRecord)
-        .where(ProcessingLogRecord.registration_id == registration_id, ProcessingLogRecord.id > after)
-        .order_by(ProcessingLogRecord.id)
-        .limit(limit)
-    )
+    """A registration's records after id ``after``; with ``within``, only those that occurred in one of
+    these periods (an open end: until now) or that organisation ``own_oin`` wrote."""
+    conditions: list[ColumnElement[bool]] = [
+        ProcessingLogRecord.registration_id == registration_id,
+        ProcessingLogRecord.id > after,
+    ]
+    if within is not None:
+        at = ProcessingLogRecord.occurred_at
+        allowed = [at >= start if end is None else and_(at >= start, at <= end) for start, end in within]
+        if own_oin is not None:
+            allowed.append(ProcessingLogRecord.organisation_oin == own_oin)
+        conditions.append(or_(*allowed) if allowed else false())
+    query = select(ProcessingLogRecord).where(*conditions).order_by(ProcessingLogRecord.id).limit(limit)
     return list((await session.execute(query)).scalars())
 
 

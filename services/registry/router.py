@@ -15,7 +15,7 @@ from lmx_common.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, cursor_value
 from lmx_common.problems import InvalidParam, ProblemError, invalid_input, problem_openapi_response
 from lmx_common.routes import MAX_BODY_EXTENSION
 from lmx_common.validation import MUNICIPALITY_CODE_PATTERN, PROVINCE_CODE_PATTERN
-from services.registry import bulk, fields, processing_log, service
+from services.registry import activities, bulk, fields, service
 from services.registry.dependencies import (
     Auditor,
     ContextDep,
@@ -32,13 +32,17 @@ from services.registry.schemas import (
     BsnSearch,
     BulkResult,
     DepartureCreate,
+    ErasureRequest,
+    FieldSet,
     MunicipalityPage,
     MunicipalityRead,
-    ProcessingLogEntry,
     ProcessingLogPage,
     RegistrationCreate,
     RegistrationPage,
     RegistrationRead,
+    RestrictionRequest,
+    SubjectAccessExport,
+    SubjectAccessRequest,
 )
 
 router = APIRouter(prefix="/v1")
@@ -48,6 +52,33 @@ RegistrationId = Annotated[str, Path(alias="registrationId", description="The re
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: problem_openapi_response("No such registration, or not visible to the caller.")
 }
+# Every person-level route: the processing activity (services/registry/activities.py, ADR 0024).
+PERSON_LEVEL: dict[int | str, dict[str, Any]] = {
+    403: problem_openapi_response(
+        f"No {activities.HEADER} header (processing-activity-required), or an activity that does not cover "
+        "this action for the caller's party type (processing-activity-not-allowed)."
+    )
+}
+ACTIVITY_PARAMETER = {
+    "parameters": [
+        {
+            "name": activities.HEADER,
+            "in": "header",
+            "required": True,
+            "description": "The processing activity of this request, from the register of processing "
+            "activities: " + ", ".join(n for n, a in activities.REGISTER.items() if a.party_types) + ".",
+            "schema": {"type": "string", "enum": [n for n, a in activities.REGISTER.items() if a.party_types]},
+        }
+    ]
+}
+FieldSetQuery = Annotated[
+    FieldSet,
+    Query(
+        alias="fields",
+        description="summary (default: no BSN, date of birth, contact or address) or full (municipalities "
+        "and information points only).",
+    ),
+]
 
 
 def _location(request: Request, registration_id: str) -> str:
@@ -70,8 +101,11 @@ def _registration_response(
     response_model=RegistrationRead,
     tags=["registrations"],
     summary="Register a labour migrant",
+    openapi_extra=ACTIVITY_PARAMETER,
     responses={
-        403: problem_openapi_response("The caller may not register (this migrant)."),
+        403: problem_openapi_response(
+            "The caller may not register (this migrant), or names no processing activity that covers it."
+        ),
         409: problem_openapi_response(
             "An active registration for this BSN exists, or the same Idempotency-Key is in flight."
         ),
@@ -106,7 +140,8 @@ async def create_registration(
     response_model=RegistrationRead,
     tags=["registrations"],
     summary="One registration",
-    responses=NOT_FOUND,
+    openapi_extra=ACTIVITY_PARAMETER,
+    responses={**NOT_FOUND, **PERSON_LEVEL},
 )
 async def get_registration(
     session: SessionDep, vault: VaultDep, principal: Reader, context: ContextDep, registration_id: RegistrationId
@@ -121,6 +156,7 @@ async def get_registration(
     tags=["registrations"],
     summary="Change a registration (JSON merge patch)",
     openapi_extra={
+        **ACTIVITY_PARAMETER,
         "requestBody": {
             "required": True,
             "content": {
@@ -131,10 +167,11 @@ async def get_registration(
                     }
                 }
             },
-        }
+        },
     },
     responses={
         **NOT_FOUND,
+        **PERSON_LEVEL,
         412: problem_openapi_response("If-Match does not match the current ETag."),
         415: problem_openapi_response("Use application/merge-patch+json."),
         428: problem_openapi_response("If-Match is required."),
@@ -157,7 +194,7 @@ async def patch_registration(
             slug="unsupported-media-type",
             headers={"Accept-Patch": "application/merge-patch+json"},
         )
-    registration = await service.get_visible(session, principal, registration_id, for_update=True)
+    registration = await service.load_for_update(session, context, registration_id)
     service.check_precondition(registration, if_match)
     try:
         patch = json.loads(await request.body())
@@ -174,7 +211,8 @@ async def patch_registration(
     response_model=RegistrationRead,
     tags=["registrations"],
     summary="Record a departure (status becomes departed)",
-    responses={**NOT_FOUND, 409: problem_openapi_response("Departed already.")},
+    openapi_extra=ACTIVITY_PARAMETER,
+    responses={**NOT_FOUND, **PERSON_LEVEL, 409: problem_openapi_response("Departed already.")},
 )
 async def depart(
     session: SessionDep,
@@ -192,7 +230,9 @@ async def depart(
     "/registrations",
     response_model=RegistrationPage,
     tags=["registrations"],
-    summary="Registrations the caller may see, filtered",
+    summary="Registrations the caller may see, filtered (field set summary unless asked)",
+    openapi_extra=ACTIVITY_PARAMETER,
+    responses=PERSON_LEVEL,
 )
 async def list_registrations(
     request: Request,
@@ -211,7 +251,9 @@ async def list_registrations(
     arrived_to: Annotated[date | None, Query(alias="arrivedTo")] = None,
     page_size: Annotated[int, Query(alias="pageSize", ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     cursor: Annotated[str | None, Query()] = None,
+    field_set: FieldSetQuery = "summary",
 ) -> JSONResponse:
+    service.check_field_set_allowed(context, field_set)
     after = cursor_value(cursor, "id")
     page, more = await service.list_visible(
         session,
@@ -225,7 +267,7 @@ async def list_registrations(
         page_size=page_size,
     )
     links = links_after(request, page, more, lambda r: {"id": r.id})
-    body = RegistrationPage(items=[service.to_read(r, vault) for r in page], links=links)
+    body = RegistrationPage(items=[service.to_item(r, vault, field_set) for r in page], links=links)
     return JSONResponse(body.model_dump(mode="json", by_alias=True), headers={"Cache-Control": "no-store"})
 
 
@@ -233,13 +275,23 @@ async def list_registrations(
     "/registrations/search",
     response_model=RegistrationPage,
     tags=["registrations"],
-    summary="Find registrations by BSN (the BSN goes in the body, never in a URL)",
+    summary="Find registrations by BSN (the BSN goes in the body, never in a URL; field set summary unless asked)",
+    openapi_extra=ACTIVITY_PARAMETER,
+    responses=PERSON_LEVEL,
 )
 async def search(
-    request: Request, session: SessionDep, vault: VaultDep, principal: Reader, context: ContextDep, body: BsnSearch
+    request: Request,
+    session: SessionDep,
+    vault: VaultDep,
+    principal: Reader,
+    context: ContextDep,
+    body: BsnSearch,
+    field_set: FieldSetQuery = "summary",
 ) -> JSONResponse:
+    service.check_field_set_allowed(context, field_set)
     rows = await service.search(session, context, body.bsn, vault)
-    page = RegistrationPage(items=[service.to_read(r, vault) for r in rows], links=page_links(request, None))
+    items = [service.to_item(r, vault, field_set) for r in rows]
+    page = RegistrationPage(items=items, links=page_links(request, None))
     return JSONResponse(page.model_dump(mode="json", by_alias=True), headers={"Cache-Control": "no-store"})
 
 
@@ -266,7 +318,7 @@ async def search(
                     }
                 },
             },
-        }
+        },
     },
     responses={
         413: problem_openapi_response("More lines than one request may carry."),
@@ -297,35 +349,102 @@ async def bulk_import(
     response_model=ProcessingLogPage,
     tags=["processing log"],
     summary="Who saw or changed this person's data, when, and why",
-    responses={**NOT_FOUND, 403: problem_openapi_response("Only auditors and the municipality concerned.")},
+    openapi_extra=ACTIVITY_PARAMETER,
+    responses={
+        **NOT_FOUND,
+        403: problem_openapi_response(
+            "Only auditors and the municipalities concerned (for their periods), with a processing activity "
+            "that covers log-read."
+        ),
+    },
 )
 async def read_processing_log(
     request: Request,
     session: SessionDep,
     principal: Auditor,
+    context: ContextDep,
     registration_id: Annotated[str | None, Query(alias="registrationId")] = None,
     page_size: Annotated[int, Query(alias="pageSize", ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     cursor: Annotated[str | None, Query()] = None,
 ) -> ProcessingLogPage:
     if registration_id is None:
         raise invalid_input([InvalidParam("registrationId", "a query needs a registration id", "required", "query")])
-    await service.check_may_read_log(session, principal, registration_id)
     after = cursor_value(cursor, "id", int) or 0
-    page, more = await service.processing_log_page(session, registration_id, after, page_size)
-    items = [
-        ProcessingLogEntry(
-            registration_id=r.registration_id,
-            occurred_at=r.occurred_at,
-            action=r.action,
-            activity=r.activity,
-            purpose=processing_log.ACTIVITIES[r.activity],
-            organisation_oin=r.organisation_oin,
-            client_id=r.client_id,
-            trace_id=r.trace_id,
-        )
-        for r in page
-    ]
+    scope = await service.check_may_read_log(session, context, registration_id)
+    page, more = await service.processing_log_page(session, scope, after, page_size)
+    items = [service.log_entry(r) for r in page]
     return ProcessingLogPage(items=items, links=links_after(request, page, more, lambda r: {"id": r.id}))
+
+
+# The data subject's rights (GDPR art. 15-18): the municipality concerned answers the person's request.
+@router.post(
+    "/subject-access-requests",
+    response_model=SubjectAccessExport,
+    tags=["data subject's rights"],
+    summary="Everything about one person (GDPR art. 15), found by BSN in the body",
+    openapi_extra=ACTIVITY_PARAMETER,
+    responses={
+        **PERSON_LEVEL,
+        404: problem_openapi_response("No registration of this BSN that the caller's municipality is concerned with."),
+    },
+)
+async def subject_access_request(
+    session: SessionDep, vault: VaultDep, principal: Reader, context: ContextDep, body: SubjectAccessRequest
+) -> JSONResponse:
+    export = await service.export_subject(session, context, body.bsn, vault)
+    return JSONResponse(export.model_dump(mode="json", by_alias=True), headers={"Cache-Control": "no-store"})
+
+
+@router.post(
+    "/registrations/{registrationId}/erasure",
+    response_model=RegistrationRead,
+    tags=["data subject's rights"],
+    summary="Erase the person's data (GDPR art. 17); statistics are kept",
+    openapi_extra=ACTIVITY_PARAMETER,
+    responses={**NOT_FOUND, **PERSON_LEVEL, 409: problem_openapi_response("Erased or anonymised already.")},
+)
+async def erase(
+    session: SessionDep,
+    vault: VaultDep,
+    principal: Writer,
+    context: ContextDep,
+    registration_id: RegistrationId,
+    body: ErasureRequest,
+) -> JSONResponse:
+    return _registration_response(await service.erase(session, context, registration_id, body), vault)
+
+
+@router.post(
+    "/registrations/{registrationId}/restriction",
+    response_model=RegistrationRead,
+    tags=["data subject's rights"],
+    summary="Restrict the processing (GDPR art. 18): hidden from all but the request's answer",
+    openapi_extra=ACTIVITY_PARAMETER,
+    responses={**NOT_FOUND, **PERSON_LEVEL, 409: problem_openapi_response("Restricted already.")},
+)
+async def restrict(
+    session: SessionDep,
+    vault: VaultDep,
+    principal: Writer,
+    context: ContextDep,
+    registration_id: RegistrationId,
+    body: RestrictionRequest,
+) -> JSONResponse:
+    return _registration_response(await service.restrict(session, context, registration_id, body), vault)
+
+
+@router.delete(
+    "/registrations/{registrationId}/restriction",
+    response_model=RegistrationRead,
+    tags=["data subject's rights"],
+    summary="Lift a restriction of the processing",
+    openapi_extra=ACTIVITY_PARAMETER,
+    responses={**NOT_FOUND, **PERSON_LEVEL, 409: problem_openapi_response("Not restricted.")},
+)
+async def lift_restriction(
+    session: SessionDep, vault: VaultDep, principal: Writer, context: ContextDep, registration_id: RegistrationId
+) -> JSONResponse:
+    return _registration_response(await service.lift_restriction(session, context, registration_id), vault)
 
 
 # Reference data: every authenticated caller.

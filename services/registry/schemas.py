@@ -155,10 +155,80 @@ class RegistrationRead(Camel):
     created_at: datetime
     updated_at: datetime
     anonymised: bool
+    restricted: bool
 
 
-class RegistrationPage(Page[RegistrationRead]):
-    """A page of registrations the caller may see."""
+class PersonSummary(Camel):
+    given_names: str | None
+    surname: str | None
+    nationality: str | None
+
+
+class ResidenceSummary(Camel):
+    municipality_code: str
+    housing_location_id: str | None
+
+
+class RegistrationSummary(Camel):
+    """A registration in a list or search answer (field set `summary`): no BSN, date of birth,
+    contact or address. Ask `fields=full` (if your party type is entitled to it) or read the one
+    registration for the full record."""
+
+    id: str
+    status: Literal["active", "departed"]
+    person: PersonSummary
+    registration_type: str
+    channel: str
+    residence: ResidenceSummary
+    work: WorkRead
+    arrival_date: date
+    expected_end_date: date | None
+    departure: DepartureRead | None
+    registered_by: RegisteredBy
+    created_at: datetime
+    updated_at: datetime
+    anonymised: bool
+    restricted: bool
+
+
+class RegistrationPage(Page[RegistrationSummary | RegistrationRead]):
+    """A page of registrations the caller may see, in the field set asked for (summary by default)."""
+
+
+FieldSet = Literal["summary", "full"]
+
+ErasureGround = Literal[
+    "no-longer-necessary", "consent-withdrawn", "objection", "unlawful-processing", "legal-obligation"
+]
+RestrictionGround = Literal["accuracy-contested", "unlawful-processing", "legal-claims", "objection-pending"]
+
+
+class ErasureRequest(Camel):
+    """Erase a registration's personal data now (GDPR art. 17); statistics are kept."""
+
+    reason: ErasureGround
+
+
+class RestrictionRequest(Camel):
+    """Restrict the processing of a registration (GDPR art. 18)."""
+
+    reason: RestrictionGround
+
+
+class SubjectAccessRequest(Camel):
+    """A data subject's request for access (GDPR art. 15): the person is found by BSN, in the body."""
+
+    bsn: Bsn
+
+
+class PeriodRead(Camel):
+    """A period in which the registration had these work and residence municipalities (validTo null:
+    the current one)."""
+
+    work_municipality_code: str
+    residence_municipality_code: str
+    valid_from: datetime
+    valid_to: datetime | None
 
 
 class ProcessingLogEntry(Camel):
@@ -176,6 +246,21 @@ class ProcessingLogEntry(Camel):
 
 class ProcessingLogPage(Page[ProcessingLogEntry]):
     """A page of processing-log records, oldest first."""
+
+
+class SubjectRegistration(Camel):
+    """One registration of the person, its periods and every processing-log record about it."""
+
+    registration: RegistrationRead
+    periods: list[PeriodRead]
+    processing_log: list[ProcessingLogEntry]
+
+
+class SubjectAccessExport(Camel):
+    """Everything the registry holds about one person (GDPR art. 15), as JSON."""
+
+    generated_at: datetime
+    registrations: list[SubjectRegistration]
 
 
 class BulkLineResult(Camel):

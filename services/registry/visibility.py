@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ColumnElement, false, or_, true
+from sqlalchemy import ColumnElement, and_, false, or_, true
 
 from lmx_common.auth import OrganisationType, Principal
+from lmx_common.problems import forbidden
 from lmx_common.reference import municipalities
 from lmx_common.scopes import Scope
 from services.registry import errors
+from services.registry.activities import SUBJECT_RIGHTS
 from services.registry.models import Registration
 
 if TYPE_CHECKING:
@@ -19,14 +21,42 @@ PERSON_LEVEL_SCOPE = Scope.REGISTRY_PERSON_LEVEL
 EXACT_STATISTICS_SCOPE = Scope.REGISTRY_STATISTICS_EXACT
 REGISTRARS = (OrganisationType.MUNICIPALITY, OrganisationType.INFORMATION_POINT)
 
+# Minimisation: the field sets of a list or search answer, and the party types entitled to each. A
+# single registration's read is always the full record (the caller has picked one person).
+FIELD_SETS: dict[str, frozenset[OrganisationType]] = {
+    "summary": frozenset(OrganisationType),
+    "full": frozenset(REGISTRARS),
+}
+
+
+def check_field_set(principal: Principal, field_set: str) -> None:
+    if principal.organisation_type not in FIELD_SETS[field_set]:
+        raise forbidden(
+            f"A {principal.organisation_type.value} receives list and search answers as field set 'summary'; "
+            f"'{field_set}' is for " + ", ".join(sorted(t.value for t in FIELD_SETS[field_set])) + "."
+        )
+
+
+def sees_restricted(principal: Principal, activity: str | None) -> bool:
+    """A restricted registration (GDPR art. 18) is processed only to answer the data subject's request,
+    by the municipality concerned."""
+    return principal.organisation_type == OrganisationType.MUNICIPALITY and activity == SUBJECT_RIGHTS
+
 
 def has_person_level_access(principal: Principal) -> bool:
     """Municipalities and information points work at person level; others need the explicit scope."""
     return principal.organisation_type in REGISTRARS or principal.has_scope(PERSON_LEVEL_SCOPE)
 
 
-def visible(principal: Principal) -> ColumnElement[bool]:
-    """The SQL condition for registrations this caller may see at person level."""
+def visible(principal: Principal, activity: str | None = None) -> ColumnElement[bool]:
+    """The SQL condition for registrations this caller may see at person level, for this activity."""
+    condition = _visible(principal)
+    if sees_restricted(principal, activity):
+        return condition
+    return and_(condition, Registration.restricted_at.is_(None))
+
+
+def _visible(principal: Principal) -> ColumnElement[bool]:
     kind = principal.organisation_type
     if kind == OrganisationType.MUNICIPALITY and principal.municipality_code:
         code = principal.municipality_code
@@ -43,7 +73,13 @@ def visible(principal: Principal) -> ColumnElement[bool]:
     return false()
 
 
-def may_see(principal: Principal, registration: Registration) -> bool:
+def may_see(principal: Principal, registration: Registration, activity: str | None = None) -> bool:
+    if registration.restricted_at is not None and not sees_restricted(principal, activity):
+        return False
+    return _may_see(principal, registration)
+
+
+def _may_see(principal: Principal, registration: Registration) -> bool:
     kind = principal.organisation_type
     if kind == OrganisationType.MUNICIPALITY and principal.municipality_code:
         return principal.municipality_code in (

@@ -104,7 +104,7 @@ async def test_every_created_line_has_its_processing_log_record_and_event(stack,
     by_id = {r["registration_id"]: r for r in logged}
     assert set(ids) <= set(by_id)
     assert len([r for r in logged if r["registration_id"] in set(ids)]) == len(ids)  # one each
-    assert {(by_id[i]["activity"], len(by_id[i]["trace_id"])) for i in ids} == {("lmx-registration", 32)}
+    assert {(by_id[i]["activity"], len(by_id[i]["trace_id"])) for i in ids} == {("lmx-information-point", 32)}
     events_after = await scalar(url, "SELECT count(*) FROM outbox_events WHERE type = 'registration.created'")
     assert events_after - events_before == len(good)
     data = await rows(url, "SELECT data, position FROM outbox_events WHERE type = 'registration.created'")

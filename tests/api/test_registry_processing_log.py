@@ -57,7 +57,7 @@ async def test_every_processing_writes_one_record_per_subject(stack, http, munic
     )
     records = await log_of(stack, registration_id)
     assert [r["action"] for r in records] == ["create", "read", "update", "list", "search", "depart"]
-    assert {r["activity"] for r in records} == {"lmx-registration", "lmx-consultation"}
+    assert {r["activity"] for r in records} == {"lmx-registration"}  # what the municipality named
     assert len({r["trace_id"] for r in records}) == 6  # each its own request's trace
 
     # Failed requests leave nothing: stale If-Match, invalid patch, a second departure.
@@ -109,12 +109,20 @@ async def test_the_log_answers_who_saw_this_person(stack, http, municipality):
     )
     assert answer.status_code == 200, answer.text
     entries = answer.json()["items"]
-    assert [(e["action"], e["organisationOin"] != "") for e in entries] == [("create", True), ("read", True)]
+    # Reading the log is itself logged, before the page is read.
+    assert [(e["action"], e["organisationOin"] != "") for e in entries] == [
+        ("create", True),
+        ("read", True),
+        ("log-read", True),
+    ]
+    assert [e["activity"] for e in entries] == ["lmx-information-point", "lmx-registration", "lmx-accountability"]
     assert entries[0]["purpose"] and entries[0]["occurredAt"].endswith("Z")
-    assert len({e["clientId"] for e in entries}) == 2
-    # The municipality concerned may ask too; reading the log is no processing of the person itself.
+    assert entries[0]["purpose"] != entries[1]["purpose"]  # the information point's own purpose
+    assert len({e["clientId"] for e in entries}) == 3
+    # The municipality concerned may ask too.
     own = await http.get(api + f"/processing-log?registrationId={registration_id}", headers=municipality)
-    assert own.status_code == 200 and len(own.json()["items"]) == 2
+    assert own.status_code == 200
+    assert [e["action"] for e in own.json()["items"]] == ["create", "read", "log-read", "log-read"]
 
     unfiltered = await http.get(api + "/processing-log", headers={"Authorization": f"Bearer {auditor}"})
     assert assert_problem(unfiltered, 400)["invalidParams"][0]["name"] == "registrationId"

@@ -67,7 +67,8 @@ def registry_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]
 async def create(database: Database, vault: BsnVault, **overrides: Any) -> tuple[str, str]:
     body = make_registration(**overrides)
     async with database.sessionmaker() as session, session.begin():
-        registration = await service._create(session, POINT, RegistrationCreate.model_validate(body), vault)
+        context = RequestContext(POINT, activity="lmx-information-point")
+        registration = await service._create(session, context, RegistrationCreate.model_validate(body), vault)
     return registration.id, body["person"]["bsn"]
 
 

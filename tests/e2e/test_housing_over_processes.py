@@ -109,7 +109,8 @@ def test_housing_over_the_real_processes(tmp_path, environment):  # noqa: F811 -
             for _ in range(6):
                 body = make_registration(**{"work.municipalityCode": HALDERBERGE})
                 body["residence"]["housingLocationId"] = location["id"]
-                assert http.post("/registry/v1/registrations", json=body, headers=halderberge).status_code == 201
+                registering = halderberge | {"X-Processing-Activity": "lmx-registration"}
+                assert http.post("/registry/v1/registrations", json=body, headers=registering).status_code == 201
             second = report()
             assert own(second)["obligation"] == round(own(first)["obligation"] + 6, 2)
             assert own(second)["pipelineBeds"]["planned"] == own(first)["pipelineBeds"]["planned"] + 20

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
+import json
 import random
+import re
 from datetime import date, timedelta
 from typing import Any
+
+import httpx
 
 _counter = itertools.count(random.randrange(10_000_000, 20_000_000))
 
@@ -53,3 +58,44 @@ def make_registration(**overrides: Any) -> dict[str, Any]:
         else:
             target[parts[-1]] = value
     return body
+
+
+# Purpose binding (services/registry/activities.py): every person-level registry request names its
+# processing activity. Tests send one by default, chosen as a real client would, unless the request
+# names one itself (a test that wants none uses a client without this hook).
+ACTIVITY_HEADER = "X-Processing-Activity"
+_PERSON_LEVEL = re.compile(r"/v1/(registrations|processing-log|subject-access-requests)(/|$|\?)")
+_SUBJECT_RIGHTS = re.compile(r"/v1/(subject-access-requests|registrations/[^/]+/(erasure|restriction))$")
+_BY_PARTY = {"municipality": "lmx-registration", "information-point": "lmx-information-point"}
+
+
+def default_activity(path: str, organisation_type: str | None) -> str | None:
+    """The activity a client of this party type names for this path; None off person-level paths."""
+    if not _PERSON_LEVEL.search(path):
+        return None
+    if _SUBJECT_RIGHTS.search(path):
+        return "lmx-subject-rights"
+    if "/processing-log" in path:
+        return "lmx-accountability"
+    return _BY_PARTY.get(organisation_type or "", "lmx-consultation")
+
+
+def token_organisation_type(authorization: str | None) -> str | None:
+    """The org_type claim of a bearer token, unverified (test support only)."""
+    if not authorization or not authorization.lower().startswith("bearer "):
+        return None
+    try:
+        payload = authorization.split()[1].split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return None
+    return claims.get("org_type") if isinstance(claims, dict) else None
+
+
+async def add_processing_activity(request: httpx.Request) -> None:
+    """An httpx request hook: the default X-Processing-Activity on person-level registry requests."""
+    if ACTIVITY_HEADER in request.headers:
+        return
+    activity = default_activity(request.url.path, token_organisation_type(request.headers.get("authorization")))
+    if activity is not None:
+        request.headers[ACTIVITY_HEADER] = activity

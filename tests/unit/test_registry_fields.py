@@ -41,6 +41,7 @@ READ_ONLY_PATHS = {
     "createdAt",
     "updatedAt",
     "anonymised",
+    "restricted",
 }
 # The table's columns that are not fields: bookkeeping, departure and anonymisation.
 OTHER_COLUMNS = {
@@ -58,6 +59,10 @@ OTHER_COLUMNS = {
     "version",
     "anonymised_at",
     "anonymisation_level",
+    "restricted_at",
+    "restriction_reason",
+    "erased_at",
+    "erasure_reason",
 }
 VAULT = BsnVault("test-pseudonym-key", "test-encryption-key")
 WHO = Principal(
