@@ -21,14 +21,15 @@ from services.registry.config import RegistrySettings
 def test_production_refuses_development_secrets_and_sqlite():
     with pytest.raises(ValidationError, match="development secrets: key_passphrase"):
         GatewaySettings(environment="production", database_url="postgresql+asyncpg://db/gateway")
-    with pytest.raises(ValidationError, match="development secrets: audit_signing_key, encryption_key, pseudonym_key"):
+    with pytest.raises(ValidationError, match="development secrets: audit_signing_key, cursor_key, encryption_key, pseudonym_key"):
         RegistrySettings(environment="production", database_url="postgresql+asyncpg://db/registry")
     with pytest.raises(ValidationError, match="SQLite"):
         RegistrySettings(
             environment="production",
-            pseudonym_key="k1-from-vault",
-            encryption_key="k2-from-vault",
+            pseudonym_key="k1-from-vault-" + "1" * 32,
+            encryption_key="k2-from-vault-" + "2" * 32,
             audit_signing_key="k3-from-vault",
+            cursor_key="k4-from-vault",
         )
     ok = GatewaySettings(
         environment="production",

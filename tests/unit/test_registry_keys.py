@@ -12,6 +12,8 @@ from services.registry.crypto import BsnVault, key_id
 POSTGRES = "postgresql+asyncpg://db/registry"
 STRONG_P = "p" * 32
 STRONG_E = "e" * 32
+# The registry's other production secrets, set so that only the BSN keys are judged here.
+OTHER_SECRETS = {"cursor_key": "c" * 32, "audit_signing_key": "ab" * 32}
 
 
 @pytest.mark.parametrize(
@@ -28,7 +30,7 @@ STRONG_E = "e" * 32
 )
 def test_production_refuses_empty_short_and_identical_keys(keys, reason):
     with pytest.raises(ValidationError, match=reason):
-        RegistrySettings(environment="production", database_url=POSTGRES, **keys)
+        RegistrySettings(environment="production", database_url=POSTGRES, **OTHER_SECRETS, **keys)
     RegistrySettings(environment="development", **keys)  # development takes anything
 
 
@@ -39,6 +41,7 @@ def test_production_accepts_strong_distinct_keys():
         pseudonym_key=STRONG_P,
         encryption_key=STRONG_E,
         previous_encryption_key="o" * 32,
+        **OTHER_SECRETS,
     )
     vault = settings.vault()
     assert vault.current_key_id == key_id(STRONG_E)
