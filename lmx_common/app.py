@@ -66,6 +66,14 @@ def _problem_ref(description: str) -> dict[str, Any]:
     }
 
 
+def _is_fastapi_validation_error(response: dict[str, Any] | None) -> bool:
+    """FastAPI's generated 422 (its HTTPValidationError schema), which this exchange answers as a 400."""
+    if response is None:
+        return False
+    schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+    return str(schema.get("$ref", "")).endswith("/HTTPValidationError")
+
+
 class HealthStatus(BaseModel):
     status: str
     checks: dict[str, str] = {}
@@ -90,11 +98,11 @@ def _openapi_that_tells_the_truth(app: FastAPI, token_url: str) -> Callable[[], 
         for path_item in schema.get("paths", {}).values():
             for operation in path_item.values():
                 responses = operation.setdefault("responses", {})
-                if (
-                    responses.pop("422", None) is not None
-                    or operation.get("parameters")
-                    or operation.get("requestBody")
-                ):
+                # Only FastAPI's own 422 goes: a 422 the route declares (a reused Idempotency-Key) is real.
+                fastapi_422 = _is_fastapi_validation_error(responses.get("422"))
+                if fastapi_422:
+                    del responses["422"]
+                if fastapi_422 or operation.get("parameters") or operation.get("requestBody"):
                     responses.setdefault("400", _problem_ref("Invalid input; every invalid parameter listed."))
                 if operation.get("security"):
                     responses.setdefault("401", _problem_ref("No valid access token."))
