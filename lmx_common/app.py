@@ -80,7 +80,8 @@ class HealthStatus(BaseModel):
 
 
 def _openapi_that_tells_the_truth(app: FastAPI, token_url: str) -> Callable[[], dict[str, Any]]:
-    """FastAPI documents 422 for validation; we answer 400 problem+json, 401 and 403 for secured routes.
+    """FastAPI documents 422 for validation; we answer 400 problem+json, 401 and 403 for secured routes,
+    and every path through the gateway may get its edge refusals (414, 431).
 
     Each operation's security requirement comes from its route's scope declaration.
     """
@@ -108,6 +109,9 @@ def _openapi_that_tells_the_truth(app: FastAPI, token_url: str) -> Callable[[], 
                     responses.setdefault("401", _problem_ref("No valid access token."))
                     responses.setdefault("403", _problem_ref("The token lacks a required scope."))
                 responses.setdefault("500", _problem_ref("Unexpected error."))
+                # The gateway's edge refuses these before routing, on every path (gateway/edge.py).
+                responses.setdefault("414", _problem_ref("The path and query are longer than the gateway accepts."))
+                responses.setdefault("431", _problem_ref("Too many or too large request headers for the gateway."))
         app.openapi_schema = schema
         return schema
 
