@@ -66,13 +66,22 @@ def _problem_ref(description: str) -> dict[str, Any]:
     }
 
 
+def _is_fastapi_validation_error(response: dict[str, Any] | None) -> bool:
+    """FastAPI's generated 422 (its HTTPValidationError schema), which this exchange answers as a 400."""
+    if response is None:
+        return False
+    schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+    return str(schema.get("$ref", "")).endswith("/HTTPValidationError")
+
+
 class HealthStatus(BaseModel):
     status: str
     checks: dict[str, str] = {}
 
 
 def _openapi_that_tells_the_truth(app: FastAPI, token_url: str) -> Callable[[], dict[str, Any]]:
-    """FastAPI documents 422 for validation; we answer 400 problem+json, 401 and 403 for secured routes.
+    """FastAPI documents 422 for validation; we answer 400 problem+json, 401 and 403 for secured routes,
+    and every path through the gateway may get its edge refusals (414, 431).
 
     Each operation's security requirement comes from its route's scope declaration.
     """
@@ -90,16 +99,19 @@ def _openapi_that_tells_the_truth(app: FastAPI, token_url: str) -> Callable[[], 
         for path_item in schema.get("paths", {}).values():
             for operation in path_item.values():
                 responses = operation.setdefault("responses", {})
-                if (
-                    responses.pop("422", None) is not None
-                    or operation.get("parameters")
-                    or operation.get("requestBody")
-                ):
+                # Only FastAPI's own 422 goes: a 422 the route declares (a reused Idempotency-Key) is real.
+                fastapi_422 = _is_fastapi_validation_error(responses.get("422"))
+                if fastapi_422:
+                    del responses["422"]
+                if fastapi_422 or operation.get("parameters") or operation.get("requestBody"):
                     responses.setdefault("400", _problem_ref("Invalid input; every invalid parameter listed."))
                 if operation.get("security"):
                     responses.setdefault("401", _problem_ref("No valid access token."))
                     responses.setdefault("403", _problem_ref("The token lacks a required scope."))
                 responses.setdefault("500", _problem_ref("Unexpected error."))
+                # The gateway's edge refuses these before routing, on every path (gateway/edge.py).
+                responses.setdefault("414", _problem_ref("The path and query are longer than the gateway accepts."))
+                responses.setdefault("431", _problem_ref("Too many or too large request headers for the gateway."))
         app.openapi_schema = schema
         return schema
 

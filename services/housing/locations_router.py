@@ -148,6 +148,14 @@ async def get_housing_location(
     return await _location_response(request, session, await _existing(session, location_id))
 
 
+# The patch is read by hand (merge patch), so FastAPI never puts its model in the components: the schema
+# goes inline; the models it nests (Address) are in the components through the other routes.
+_MERGE_PATCH_SCHEMA = HousingLocationUpdate.model_json_schema(
+    by_alias=True, ref_template="#/components/schemas/{model}"
+)
+_MERGE_PATCH_SCHEMA.pop("$defs", None)
+
+
 @router.patch(
     "/housing-locations/{housingLocationId}",
     response_model=HousingLocationRead,
@@ -156,9 +164,7 @@ async def get_housing_location(
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {
-                "application/merge-patch+json": {"schema": {"$ref": "#/components/schemas/HousingLocationUpdate"}}
-            },
+            "content": {"application/merge-patch+json": {"schema": _MERGE_PATCH_SCHEMA}},
         }
     },
     responses={
