@@ -12,6 +12,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from lmx_common.http_protocol import PROTOCOL
+
 STATE_FILE = Path("var") / "stack.json"
 CREDENTIALS_FILE = Path("var") / "demo-clients.json"
 
@@ -29,7 +31,7 @@ UVICORN_ARGS: tuple[str, ...] = (
     "--loop",
     "uvloop",
     "--http",
-    "httptools",
+    PROTOCOL,  # httptools, answering a request it cannot parse with problem+json
     "--timeout-graceful-shutdown",
     "5",
 )

@@ -80,8 +80,8 @@ class HealthStatus(BaseModel):
 
 
 def _openapi_that_tells_the_truth(app: FastAPI, token_url: str) -> Callable[[], dict[str, Any]]:
-    """FastAPI documents 422 for validation; we answer 400 problem+json, 401 and 403 for secured routes,
-    and every path through the gateway may get its edge refusals (414, 431).
+    """FastAPI documents 422 for validation; we answer 400 problem+json, 415 for a body not sent as JSON,
+    401 and 403 for secured routes, and every path through the gateway may get its edge refusals (414, 431).
 
     Each operation's security requirement comes from its route's scope declaration.
     """
@@ -105,6 +105,8 @@ def _openapi_that_tells_the_truth(app: FastAPI, token_url: str) -> Callable[[], 
                     del responses["422"]
                 if fastapi_422 or operation.get("parameters") or operation.get("requestBody"):
                     responses.setdefault("400", _problem_ref("Invalid input; every invalid parameter listed."))
+                if operation.get("requestBody"):
+                    responses.setdefault("415", _problem_ref("The body is not sent as JSON (or the media type named)."))
                 if operation.get("security"):
                     responses.setdefault("401", _problem_ref("No valid access token."))
                     responses.setdefault("403", _problem_ref("The token lacks a required scope."))

@@ -40,7 +40,8 @@ POINT = Principal(
     token_id="retention",
     expires_at=2**31,
 )
-CONTEXT = RequestContext(POINT)
+# An information point acts under its own processing activity (services/registry/activities.py).
+CONTEXT = RequestContext(POINT, activity="lmx-information-point")
 K = 5
 
 

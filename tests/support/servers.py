@@ -20,7 +20,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(app: Any, port: int | None = None) -> Iterator[str]:
+def serve(app: Any, port: int | None = None, http: str = "h11") -> Iterator[str]:
     """Run an ASGI app under uvicorn (lifespan included) until the block ends; yields its base URL."""
     port = port or free_port()
     config = uvicorn.Config(
@@ -31,7 +31,7 @@ def serve(app: Any, port: int | None = None) -> Iterator[str]:
         access_log=False,
         lifespan="on",
         loop="asyncio",
-        http="h11",
+        http=http,
         proxy_headers=False,
     )
     server = uvicorn.Server(config)

@@ -111,7 +111,9 @@ def uvicorn_command(component: str) -> list[str]:
     c = COMPONENTS[component]
     # Inside a container the process must listen on every interface.
     all_interfaces = "0.0.0.0"  # noqa: S104
-    return ["uvicorn", c["app"], "--factory", "--host", all_interfaces, "--port", str(c["port"])]
+    # httptools answering an unparsable request with problem+json (lmx_common/http_protocol.py), as `lmx up`.
+    protocol = "lmx_common.http_protocol:ProblemHttpToolsProtocol"
+    return ["uvicorn", c["app"], "--factory", "--host", all_interfaces, "--port", str(c["port"]), "--http", protocol]
 
 
 # ---------------------------------------------------------------------------

@@ -21,7 +21,8 @@ from services.registry.config import RegistrySettings
 def test_production_refuses_development_secrets_and_sqlite():
     with pytest.raises(ValidationError, match="development secrets: key_passphrase"):
         GatewaySettings(environment="production", database_url="postgresql+asyncpg://db/gateway")
-    with pytest.raises(ValidationError, match="development secrets: audit_signing_key, cursor_key, encryption_key, pseudonym_key"):
+    secrets = "development secrets: audit_signing_key, cursor_key, encryption_key, pseudonym_key"
+    with pytest.raises(ValidationError, match=secrets):
         RegistrySettings(environment="production", database_url="postgresql+asyncpg://db/registry")
     with pytest.raises(ValidationError, match="SQLite"):
         RegistrySettings(

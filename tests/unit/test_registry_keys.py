@@ -3,6 +3,8 @@ with previous keys while keys rotate."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from pydantic import ValidationError
 
@@ -13,7 +15,7 @@ POSTGRES = "postgresql+asyncpg://db/registry"
 STRONG_P = "p" * 32
 STRONG_E = "e" * 32
 # The registry's other production secrets, set so that only the BSN keys are judged here.
-OTHER_SECRETS = {"cursor_key": "c" * 32, "audit_signing_key": "ab" * 32}
+OTHER_SECRETS: dict[str, Any] = {"cursor_key": "c" * 32, "audit_signing_key": "ab" * 32}
 
 
 @pytest.mark.parametrize(
