@@ -4,6 +4,9 @@ from lmx_common.events import EventSettings
 from lmx_common.settings import ServiceSettings
 
 VERSION = "0.2.0"
+# The largest bulk upload: the registry's default limit, and the limit the bulk route declares to the
+# gateway (x-max-body-bytes in its OpenAPI, generated into gateway/route_table.json).
+MAX_BULK_BODY_BYTES = 32 * 1024 * 1024
 
 
 class RegistrySettings(EventSettings, ServiceSettings):
@@ -20,5 +23,8 @@ class RegistrySettings(EventSettings, ServiceSettings):
     retention_days: int = 730
     # How often the background job looks for registrations to anonymise (0 = never; use the CLI).
     anonymise_interval_seconds: float = 3600.0
-    # Lines one bulk request may carry; larger files are sent in several requests (the CLI does).
+    # Lines and bytes one bulk request may carry; larger files are sent in several requests (the CLI
+    # does). Both are checked while the body is read: a 413 at the first line or byte too many.
     max_bulk_lines: int = 10_000
+    # Above MAX_BULK_BODY_BYTES the gateway refuses the body before the registry sees it.
+    max_bulk_bytes: int = MAX_BULK_BODY_BYTES
