@@ -7,6 +7,9 @@ from services.registry.audit_settings import AuditSettings
 from services.registry.crypto import BsnVault
 
 VERSION = "0.2.0"
+# The largest bulk upload: the registry's default limit, and the limit the bulk route declares to the
+# gateway (x-max-body-bytes in its OpenAPI, generated into gateway/route_table.json).
+MAX_BULK_BODY_BYTES = 32 * 1024 * 1024
 
 
 class RegistrySettings(AuditSettings, EventSettings, ServiceSettings):
@@ -39,8 +42,11 @@ class RegistrySettings(AuditSettings, EventSettings, ServiceSettings):
     organisation_oin: str = "00000099000000000000"
     # How long processing-log records are kept (years); see docs/privacy.md: not pruned yet.
     processing_log_retention_years: int = 20
-    # Lines one bulk request may carry; larger files are sent in several requests (the CLI does).
+    # Lines and bytes one bulk request may carry; larger files are sent in several requests (the CLI
+    # does). Both are checked while the body is read: a 413 at the first line or byte too many.
     max_bulk_lines: int = 10_000
+    # Above MAX_BULK_BODY_BYTES the gateway refuses the body before the registry sees it.
+    max_bulk_bytes: int = MAX_BULK_BODY_BYTES
 
     @model_validator(mode="after")
     def _refuse_weak_keys_in_production(self) -> "RegistrySettings":

@@ -16,6 +16,7 @@ from lmx_common.problems import InvalidParam, ProblemError, invalid_input, probl
 from lmx_common.routes import MAX_BODY_EXTENSION
 from lmx_common.validation import MUNICIPALITY_CODE_PATTERN, PROVINCE_CODE_PATTERN
 from services.registry import activities, bulk, fields, service
+from services.registry.config import MAX_BULK_BODY_BYTES
 from services.registry.dependencies import (
     Auditor,
     ContextDep,
@@ -46,8 +47,6 @@ from services.registry.schemas import (
 )
 
 router = APIRouter(prefix="/v1")
-# The largest bulk upload the gateway forwards (other routes get its smaller default).
-MAX_BULK_BODY_BYTES = 32 * 1024 * 1024
 RegistrationId = Annotated[str, Path(alias="registrationId", description="The registration's id (a UUID).")]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: problem_openapi_response("No such registration, or not visible to the caller.")
@@ -301,7 +300,7 @@ async def search(
     tags=["registrations"],
     summary="Import many registrations (NDJSON or CSV): a result per line",
     openapi_extra={
-        MAX_BODY_EXTENSION: MAX_BULK_BODY_BYTES,
+        MAX_BODY_EXTENSION: MAX_BULK_BODY_BYTES,  # what the gateway forwards to this route
         "requestBody": {
             "required": True,
             "content": {
@@ -321,7 +320,9 @@ async def search(
         },
     },
     responses={
-        413: problem_openapi_response("More lines than one request may carry."),
+        413: problem_openapi_response(
+            "More lines or bytes than one request may carry (answered as soon as the body exceeds either)."
+        ),
         415: problem_openapi_response("Use application/x-ndjson or text/csv."),
     },
 )
@@ -336,11 +337,12 @@ async def bulk_import(
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in ("application/x-ndjson", "text/csv"):
         raise ProblemError(415, "Send application/x-ndjson or text/csv.", slug="unsupported-media-type")
-    lines = bulk.parse(await request.body(), content_type)
-    if len(lines) > settings.max_bulk_lines:
-        raise ProblemError(
-            413, f"At most {settings.max_bulk_lines} lines per request; split the file.", slug="payload-too-large"
-        )
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > settings.max_bulk_bytes:
+        raise bulk.too_many_bytes(settings.max_bulk_bytes)  # before reading any of it
+    lines = await bulk.read_lines(
+        request.stream(), content_type, max_lines=settings.max_bulk_lines, max_bytes=settings.max_bulk_bytes
+    )
     return JSONResponse(await service.bulk_create(session, context, lines, vault))
 
 

@@ -364,10 +364,12 @@ async def bulk_create(
     and events. Returns the answer's body (BulkResult's JSON)."""
     check_activity(context, "create")
     result, created = await bulk.import_lines(session, context.principal, lines, vault)
-    await processing_log.record(session, context, context.principal, "create", [c.id for c in created])
-    await events.registrations_created(
-        session, [(c.work_municipality_code, c.residence_municipality_code) for c in created]
-    )
+    for start in range(0, len(created), bulk.WRITE_SLICE):  # one statement at a time holds the loop: bulk.py
+        part = created[start : start + bulk.WRITE_SLICE]
+        await processing_log.record(session, context, context.principal, "create", [c.id for c in part])
+        await events.registrations_created(
+            session, [(c.work_municipality_code, c.residence_municipality_code) for c in part]
+        )
     return result
 
 
