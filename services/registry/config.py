@@ -32,9 +32,10 @@ class RegistrySettings(AuditSettings, EventSettings, ServiceSettings):
     retention_days: int = 730
     # Active registrations are anonymised this many days after their expected end date.
     expired_grace_days: int = 365
-    # An anonymised registration whose values stay unique even at the coarsest level is held (kept at
-    # that level) until others join it; held longer than this many days, it is deleted.
-    anonymise_hold_days: int = 365
+    # An anonymised registration whose class stays smaller than k even at the coarsest level is deleted
+    # (k-anonymity's suppression). 0: at once, so no anonymised registration is ever in a class below k;
+    # more: it is held (kept at that level, unique meanwhile) until others join it or this many days pass.
+    anonymise_hold_days: int = 0
     # How often the background job looks for registrations to anonymise (0 = never; use the CLI).
     anonymise_interval_seconds: float = 3600.0
     # The registry's own organisation (OIN): the processing log's organisation for work no request

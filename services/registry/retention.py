@@ -30,7 +30,8 @@ level up; a class of k or more stays whole. Values only get coarser and anonymis
 come, never go (but for the held ones below), so a class once of size k never shrinks by a later run.
 What is still in a class smaller than k at the coarsest level is *held*: kept at the coarsest values
 (level ``held``) until later runs bring k of its kind together (then ``coarsest``); held longer than
-``anonymise_hold_days``, it is deleted, as k-anonymity's last resort (suppression). Work and
+``anonymise_hold_days`` (default 0: at once), it is deleted, as k-anonymity's last resort
+(suppression), so that with the default no anonymised registration is in a class smaller than k. Work and
 residence municipality are never generalised: the active counts (work x residence) and the flows
 (arrivals and departures per residence municipality) need them.
 """
@@ -196,7 +197,12 @@ async def generalise_anonymised(session: AsyncSession, k: int, hold_days: int, t
         anonymised_at[row["id"]] = found[-1]
     levels = assign_levels(rows, k)
     cutoff = datetime.combine((today or date.today()) - timedelta(days=hold_days), datetime.min.time(), UTC)
-    expired = [r["id"] for r in rows if levels[r["id"]] == HELD and _aware(anonymised_at[r["id"]]) < cutoff]
+    # hold_days 0 (the default): a registration that cannot join a class of k is deleted at once.
+    expired = [
+        r["id"]
+        for r in rows
+        if levels[r["id"]] == HELD and (hold_days <= 0 or _aware(anonymised_at[r["id"]]) < cutoff)
+    ]
     for start in range(0, len(expired), 500):
         await session.execute(delete(Registration).where(Registration.id.in_(expired[start : start + 500])))
     gone = set(expired)

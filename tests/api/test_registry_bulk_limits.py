@@ -86,7 +86,13 @@ async def registry(stack: Any, http: httpx.AsyncClient, served: tuple[str, BodyM
     reader = await stack.client_token(http, scopes=("registry:read",), municipality_code="GM1655")
     url, meter = served
     meter.received = 0
-    return Registry(url + "/v1", meter, {"Authorization": f"Bearer {writer}"}, {"Authorization": f"Bearer {reader}"})
+    # Each names its processing activity (ADR 0024): the information point its own, the municipality consulting.
+    return Registry(
+        url + "/v1",
+        meter,
+        {"Authorization": f"Bearer {writer}", "X-Processing-Activity": "lmx-information-point"},
+        {"Authorization": f"Bearer {reader}", "X-Processing-Activity": "lmx-consultation"},
+    )
 
 
 @pytest.mark.one_backend

@@ -17,6 +17,7 @@ from lmx_common.db import Database
 from lmx_common.migrations import upgrade
 from lmx_common.problems import ProblemError
 from services.registry import errors, key_rotation, retention, service
+from services.registry.config import RegistrySettings
 from services.registry.context import RequestContext
 from services.registry.crypto import BsnVault
 from services.registry.models import Registration
@@ -67,9 +68,11 @@ def registry_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]
 
 async def create(database: Database, vault: BsnVault, **overrides: Any) -> tuple[str, str]:
     body = make_registration(**overrides)
-    async with database.sessionmaker() as session, session.begin():
-        context = RequestContext(POINT, activity="lmx-information-point")
-        registration = await service._create(session, context, RegistrationCreate.model_validate(body), vault)
+    # As a request's unit of work (lmx_common.db.request_session): commit at the end. A refused duplicate
+    # commits its own log record (service._log_duplicate_check), so no session.begin() block here.
+    async with database.sessionmaker() as session:
+        registration = await service._create(session, CONTEXT, RegistrationCreate.model_validate(body), vault)
+        await session.commit()
     return registration.id, body["person"]["bsn"]
 
 
@@ -210,9 +213,8 @@ async def test_retention_anonymises_expired_and_departed_registrations_k_anonymo
         await database.dispose()
 
 
+@pytest.mark.one_backend  # a SQLite pragma; for PostgreSQL see docs/operations.md
 async def test_the_registry_database_file_overwrites_what_it_deletes(registry_url):
-    if not registry_url.startswith("sqlite"):
-        pytest.skip("a SQLite pragma; PostgreSQL: docs/operations.md")
     from services.registry.storage import secure_delete
 
     database = Database(registry_url)
@@ -220,5 +222,35 @@ async def test_the_registry_database_file_overwrites_what_it_deletes(registry_ur
     try:
         async with database.engine.connect() as conn:
             assert (await conn.exec_driver_sql("PRAGMA secure_delete")).scalar() == 1
+    finally:
+        await database.dispose()
+
+
+async def test_by_default_no_anonymised_registration_is_in_a_class_smaller_than_k(registry_url):
+    """The default deletes at once what cannot join a class of k: nothing anonymised stays unique."""
+    database = Database(registry_url)
+    today = date.today()
+    old = (today - timedelta(days=3 * 365)).isoformat()
+    hold_days = RegistrySettings().anonymise_hold_days
+    try:
+        crowd = [await create(database, OLD, arrivalDate=old, **{"person.nationality": "PL"}) for _ in range(K)]
+        (alone, _) = await create(
+            database, OLD, arrivalDate=old, **{"residence.municipalityCode": "GM0080", "person.nationality": "IS"}
+        )
+        async with database.sessionmaker() as session, session.begin():
+            await session.execute(
+                update(Registration)
+                .where(Registration.id.in_([i for i, _ in crowd] + [alone]))
+                .values(status="departed", departure_date=today - timedelta(days=800), departure_reason="job-lost")
+            )
+        async with database.sessionmaker() as session, session.begin():
+            await retention.anonymise_departed(session, 730, k=K, hold_days=hold_days)
+        found = await anonymised_rows(database)
+        assert alone not in {r["id"] for r in found}  # alone in its municipality pair: suppressed
+        assert {r["id"] for r in found} == {i for i, _ in crowd}
+        levels = {r["id"]: r["level"] for r in found}
+        sizes = retention.classes(found, levels)
+        assert all(sizes[retention._key(r, r["level"])] >= K for r in found)  # no exemption for held ones
+        assert retention.HELD not in levels.values()
     finally:
         await database.dispose()
