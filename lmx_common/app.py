@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -233,6 +234,11 @@ def create_service_app(
         app.state.readiness_checks["database"] = database.ping
         if on_startup is not None:
             await on_startup(app)
+        # What start-up built lives as long as the process: out of the collector's way, so a full
+        # collection (set off by a bulk import's many new objects) scans only what came since, instead of
+        # holding every request for ~100 ms (measured: gen-2 pauses of 140 ms in the bulk test).
+        gc.collect()
+        gc.freeze()
         logger.info("started", extra={"version": version})
         try:
             if background is not None:

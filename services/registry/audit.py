@@ -18,6 +18,7 @@ Like retention.py, this job keeps its few queries here rather than in repository
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -207,12 +208,8 @@ async def seal(
             select(*_COLUMNS).where(ProcessingLogRecord.seq.is_(None)).order_by(ProcessingLogRecord.id).limit(batch)
         )
     ).all()
-    sealed: list[tuple[int, int, str, str]] = []  # (id, seq, prev_hash, hash)
-    for record in pending:
-        last_seq += 1
-        digest = record_hash(head, last_seq, record)
-        sealed.append((record[0], last_seq, head, digest))
-        head = digest
+    # Hashing thousands of records is CPU work: off the event loop, so the registry keeps answering.
+    sealed, last_seq, head = await asyncio.to_thread(_chain, pending, last_seq, head)
     if sealed:
         await _write_seals(session, sealed)
     head_values: dict[str, Any] = {"last_seq": last_seq, "head_hash": head}
@@ -235,6 +232,19 @@ async def seal(
     await session.execute(update(chain).where(chain.id == 1).values(**head_values))
     await session.flush()
     return SealResult(len(sealed), written, len(pending) == batch)
+
+
+def _chain(
+    pending: Sequence[Sequence[Any]], last_seq: int, head: str
+) -> tuple[list[tuple[int, int, str, str]], int, str]:
+    """The records' positions and hashes in order: (id, seq, prev_hash, hash) each, the last seq and head."""
+    sealed: list[tuple[int, int, str, str]] = []
+    for record in pending:
+        last_seq += 1
+        digest = record_hash(head, last_seq, record)
+        sealed.append((record[0], last_seq, head, digest))
+        head = digest
+    return sealed, last_seq, head
 
 
 def _checkpoint_due(
@@ -300,6 +310,10 @@ async def seal_all(database: Database, settings: AuditSettings, *, force_checkpo
             return SealResult(total, checkpoint, False)
 
 
+# Records per scheduled round: short transactions (a full round runs again at once, `more`).
+SCHEDULED_BATCH = 2_000
+
+
 @asynccontextmanager
 async def scheduled(database: Database, settings: AuditSettings) -> AsyncIterator[None]:
     """The sealer, every ``audit_seal_interval_seconds`` while the registry runs (0: never)."""
@@ -308,7 +322,11 @@ async def scheduled(database: Database, settings: AuditSettings) -> AsyncIterato
     async def step() -> bool:
         async with database.sessionmaker() as session, session.begin():
             result = await seal(
-                session, key, every=settings.audit_checkpoint_every, seconds=settings.audit_checkpoint_seconds
+                session,
+                key,
+                every=settings.audit_checkpoint_every,
+                seconds=settings.audit_checkpoint_seconds,
+                batch=SCHEDULED_BATCH,
             )
         if result.checkpoint is not None:
             logger.info("processing log checkpoint", extra={"count": result.checkpoint})
