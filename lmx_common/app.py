@@ -67,6 +67,53 @@ def _problem_ref(description: str) -> dict[str, Any]:
     }
 
 
+API_VERSION_HEADER: dict[str, Any] = {
+    "description": "The full version (semver) of the API that answered (NL GOV API Design Rules /core/version-header).",
+    "required": True,
+    "schema": {"type": "string", "example": "1.0.0"},
+}
+# Refused by the gateway's edge before any handler runs (gateway/edge.py): no version header is promised.
+_EDGE_STATUSES = ("414", "431")
+
+
+def _declare_version_header(responses: dict[str, Any]) -> None:
+    """Every response carries ``API-Version`` (lmx_common/middleware.py): declared once, referenced from each."""
+    for status, response in responses.items():
+        if status in _EDGE_STATUSES or "$ref" in response:
+            continue
+        response.setdefault("headers", {}).setdefault("API-Version", {"$ref": "#/components/headers/API-Version"})
+
+
+def _hoist_formats(node: Any) -> None:
+    """A nullable date is ``anyOf: [{format: date}, {type: null}]``: the format also on the property itself.
+
+    ``format`` constrains strings only, so the null branch stays valid; the rule
+    ``nlgov:specify-format-for-date-and-time`` looks for it on the property.
+    """
+    if isinstance(node, dict):
+        branches = node.get("anyOf")
+        if isinstance(branches, list) and "format" not in node:
+            formats = {b["format"] for b in branches if isinstance(b, dict) and "format" in b}
+            if len(formats) == 1:
+                node["format"] = formats.pop()
+        for value in node.values():
+            _hoist_formats(value)
+    elif isinstance(node, list):
+        for value in node:
+            _hoist_formats(value)
+
+
+def _define_tags(schema: dict[str, Any]) -> None:
+    """Every tag an operation uses is defined at the top level (in order of first use), with a description."""
+    defined = {tag["name"]: tag for tag in schema.get("tags", [])}
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            for name in operation.get("tags", []):
+                defined.setdefault(name, {"name": name, "description": f"Operations on {name.replace('-', ' ')}."})
+    if defined:
+        schema["tags"] = list(defined.values())
+
+
 def _is_fastapi_validation_error(response: dict[str, Any] | None) -> bool:
     """FastAPI's generated 422 (its HTTPValidationError schema), which this exchange answers as a 400."""
     if response is None:
@@ -115,6 +162,14 @@ def _openapi_that_tells_the_truth(app: FastAPI, token_url: str) -> Callable[[], 
                 # The gateway's edge refuses these before routing, on every path (gateway/edge.py).
                 responses.setdefault("414", _problem_ref("The path and query are longer than the gateway accepts."))
                 responses.setdefault("431", _problem_ref("Too many or too large request headers for the gateway."))
+                _declare_version_header(responses)
+                if not operation.get("description") and operation.get("summary"):
+                    operation["description"] = operation["summary"] + "."
+        schema["components"].setdefault("headers", {})["API-Version"] = API_VERSION_HEADER
+        _hoist_formats(schema)
+        _define_tags(schema)
+        # Relative: the document's own origin (the gateway's document lists none of its own otherwise).
+        schema.setdefault("servers", [{"url": "/", "description": "This origin"}])
         app.openapi_schema = schema
         return schema
 
