@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test test-unit lint typecheck bench install clean
+.PHONY: run test test-unit lint lint-openapi typecheck bench install clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,12 +27,18 @@ test-unit: $(INSTALLED)
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit
 
 ## ruff; mypy (strict; tests and bench too, see docs/decisions/0021); the architecture contracts
-## (lint-imports, pyproject [tool.importlinter]) and the migrations' imports.
+## (lint-imports, pyproject [tool.importlinter]), the migrations' imports, and the NL GOV API Design
+## Rules linter (Spectral, pinned in tools/adr-linter) on every published OpenAPI document.
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache
 	$(PY) tools/check_migration_imports.py
+	$(PY) tools/lint_openapi.py
+
+## The NL GOV API Design Rules linter alone, on every published OpenAPI document (docs/decisions/0026).
+lint-openapi: $(INSTALLED)
+	$(PY) tools/lint_openapi.py
 
 ## Benchmarks (never part of `make test`); see docs/performance.md.
 bench: $(INSTALLED)
