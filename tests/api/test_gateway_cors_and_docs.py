@@ -26,8 +26,14 @@ async def test_preflight_from_allowed_origin(stack, http, path):
     assert response.headers["access-control-allow-origin"] == ALLOWED  # the origin, never *
     assert "POST" in response.headers["access-control-allow-methods"]
     allowed_headers = {h.strip().lower() for h in response.headers["access-control-allow-headers"].split(",")}
-    assert {"authorization", "content-type", "idempotency-key", "if-match", "x-processing-activity",
-            "traceparent"} <= allowed_headers
+    assert {
+        "authorization",
+        "content-type",
+        "idempotency-key",
+        "if-match",
+        "x-processing-activity",
+        "traceparent",
+    } <= allowed_headers
     assert int(response.headers["access-control-max-age"]) > 0
     assert "origin" in response.headers["vary"].lower()
     assert "access-control-allow-credentials" not in response.headers
@@ -91,8 +97,11 @@ async def test_docs_pages_and_assets(stack, http):
         csp = page.headers["content-security-policy"]
         assert "script-src 'self';" in csp and "'unsafe-inline'" not in csp and "'unsafe-eval'" not in csp
         assert "frame-ancestors 'none'" in csp and "connect-src 'self'" in csp
-    for name, media in (("swagger-ui-bundle.js", "text/javascript"), ("swagger-ui.css", "text/css"),
-                        ("swagger-init.js", "text/javascript")):
+    for name, media in (
+        ("swagger-ui-bundle.js", "text/javascript"),
+        ("swagger-ui.css", "text/css"),
+        ("swagger-init.js", "text/javascript"),
+    ):
         asset = await http.get(stack.gateway + f"/docs/assets/{name}")
         assert asset.status_code == 200
         assert asset.headers["content-type"].startswith(media)

@@ -12,8 +12,14 @@ DEV = OriginPolicy.parse("http://localhost:*,http://127.0.0.1:*,https://portal.e
 
 @pytest.mark.parametrize(
     "origin",
-    ["http://localhost:3000", "http://localhost", "http://127.0.0.1:8080", "https://portal.example.nl",
-     "HTTPS://Portal.Example.NL", "https://portal.example.nl:443"],
+    [
+        "http://localhost:3000",
+        "http://localhost",
+        "http://127.0.0.1:8080",
+        "https://portal.example.nl",
+        "HTTPS://Portal.Example.NL",
+        "https://portal.example.nl:443",
+    ],
 )
 def test_allowed(origin: str) -> None:
     assert DEV.allows(origin)
