@@ -7,6 +7,7 @@ from pydantic_settings import SettingsConfigDict
 from lmx_common.settings import CommonSettings
 
 VERSION = "0.1.0"
+DEVELOPMENT_CORS_ORIGINS = "http://localhost:*,http://127.0.0.1:*"
 
 
 class GatewaySettings(CommonSettings):
@@ -57,6 +58,15 @@ class GatewaySettings(CommonSettings):
     # Per remote address, for unauthenticated calls (token endpoint, public documents).
     anonymous_rate_limit: str = "300/minute"
     redis_url: str | None = None
+    # Origins whose pages may call the API from a browser (CORS), comma-separated: exact origins
+    # (`https://portal.example.nl`) or any port of one host (`http://localhost:*`). Unset: in development
+    # localhost and 127.0.0.1 on any port, in production none (gateway/cors.py, ADR 0025).
+    cors_origins: str | None = None
+
+    def cors_origin_list(self) -> str:
+        if self.cors_origins is not None:
+            return self.cors_origins
+        return "" if self.environment == "production" else DEVELOPMENT_CORS_ORIGINS
 
     @property
     def token_endpoint(self) -> str:

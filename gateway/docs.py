@@ -1,11 +1,19 @@
-"""The gateway's human-facing pages: the API index and the problem type descriptions."""
+"""The gateway's human-facing pages: the API index, Swagger UI per service, and the problem type descriptions.
+
+Swagger UI's files come from the pinned PyPI package ``fastapi-offline`` (Swagger UI 5, which reads
+the services' OpenAPI 3.1 documents), served under ``/docs/assets/``; nothing is loaded from a CDN.
+Its start-up script is a static file of ours (gateway/static/swagger-init.js), so the page's
+Content-Security-Policy allows no inline script.
+"""
 
 from __future__ import annotations
 
 import html
+from importlib.resources import files
+from pathlib import Path
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
 from gateway.edge import GATEWAY_PROBLEM_TYPES
 from lmx_common.problems import PROBLEM_TYPES as SHARED_PROBLEM_TYPES
@@ -21,6 +29,20 @@ SERVICES = {
 # The shared catalogue and the gateway's own types (request limits, upstream failures).
 PROBLEM_TYPES = SHARED_PROBLEM_TYPES | GATEWAY_PROBLEM_TYPES
 PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+# Swagger UI: its own scripts and stylesheet only; it fetches the document and calls the API and the
+# token endpoint on this origin; its icons are data: URIs.
+SWAGGER_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+_VENDOR = Path(str(files("fastapi_offline") / "static"))
+# Name under /docs/assets/ -> (file, media type); nothing else is served from there.
+ASSETS = {
+    "swagger-ui-bundle.js": (_VENDOR / "swagger-ui-bundle.js", "text/javascript"),
+    "swagger-ui.css": (_VENDOR / "swagger-ui.css", "text/css"),
+    "favicon.png": (_VENDOR / "favicon.png", "image/png"),
+    "swagger-init.js": (Path(__file__).parent / "static" / "swagger-init.js", "text/javascript"),
+}
 
 
 def _page(title: str, body: str) -> HTMLResponse:
@@ -38,7 +60,8 @@ def _page(title: str, body: str) -> HTMLResponse:
 async def docs_index(request: Request) -> HTMLResponse:
     issuer = html.escape(request.app.state.settings.issuer)
     items = "".join(
-        f"<li><strong>{name}</strong> — {html.escape(text)}<br>"
+        f"<li><strong><a href='/docs/{name}'>{name}</a></strong> — {html.escape(text)}<br>"
+        f"Interactive: <a href='/docs/{name}'><code>/docs/{name}</code></a> · "
         f"<a href='/{name}/v1/openapi.json'><code>/{name}/v1/openapi.json</code></a></li>"
         for name, text in SERVICES.items()
     )
@@ -55,6 +78,31 @@ async def docs_index(request: Request) -> HTMLResponse:
         "<li><a href='/problems'>Problem types</a></li></ul>"
     )
     return _page("Labour Migration Exchange — APIs", body)
+
+
+@router.get("/docs/assets/{name}", summary="Swagger UI's files", include_in_schema=False)
+async def docs_asset(name: str) -> FileResponse:
+    if name not in ASSETS:
+        raise ProblemError(404, "No such file.", slug="not-found")
+    path, media_type = ASSETS[name]
+    return FileResponse(path, media_type=media_type, headers={"Cache-Control": "public, max-age=3600"})
+
+
+@router.get("/docs/{service}", response_class=HTMLResponse, summary="Swagger UI for one service")
+async def docs_service(service: str) -> HTMLResponse:
+    if service not in SERVICES:
+        raise ProblemError(404, "No such service.", slug="not-found")
+    title = f"Labour Migration Exchange — {service} API"
+    document = (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title>"
+        "<link rel='icon' type='image/png' href='/docs/assets/favicon.png'>"
+        "<link rel='stylesheet' href='/docs/assets/swagger-ui.css'></head>"
+        f"<body><div id='swagger-ui' data-openapi-url='/{service}/v1/openapi.json'></div>"
+        "<script src='/docs/assets/swagger-ui-bundle.js'></script>"
+        "<script src='/docs/assets/swagger-init.js'></script></body></html>"
+    )
+    return HTMLResponse(document, headers={"Content-Security-Policy": SWAGGER_CSP, "Cache-Control": "no-cache"})
 
 
 @router.get("/problems", summary="Every problem type the exchange answers with")

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gateway import docs, oauth, routes
 from gateway.clients import SecretVerifier
 from gateway.config import VERSION, GatewaySettings
+from gateway.cors import CorsMiddleware, OriginPolicy
 from gateway.edge import EdgeLimits
 from gateway.keys import KeyStore, ensure_key
 from gateway.proxy import ProxyMiddleware, ProxyState
@@ -47,8 +48,15 @@ class GatewayApp(FastAPI):
     """
 
     proxied: ASGIApp
+    entry: ASGIApp | None = None  # CORS around both, when origins are configured (gateway/cors.py)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.entry is not None:
+            await self.entry(scope, receive, send)
+        else:
+            await self.dispatch(scope, receive, send)
+
+    async def dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"][1:].partition("/")[0] in routes.SERVICES:
             scope["app"] = self
             await self.proxied(scope, receive, send)
@@ -141,6 +149,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     )
     assert isinstance(app, GatewayApp)
     app.proxied = RequestContextMiddleware(edge(ProxyMiddleware(app.router)), api_version=VERSION)
+    origins = OriginPolicy.parse(settings.cors_origin_list())
+    if origins:
+        app.entry = CorsMiddleware(app.dispatch, origins, frozenset(routes.SERVICES))
     app.add_exception_handler(oauth.OAuthError, oauth.oauth_error_handler)
     return app
 
