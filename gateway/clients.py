@@ -79,16 +79,33 @@ def hash_secret(secret: str) -> str:
     return _hasher.hash(secret)
 
 
-async def add_client(session: AsyncSession, new: NewClient, with_secret: bool) -> tuple[Client, str | None]:
-    """Register a client; returns the generated secret once (only its hash is stored)."""
+MIN_GIVEN_SECRET = 32  # characters; a generated secret has 43
+MAX_GIVEN_SECRET = 256
+
+
+def secret_problems(secret: str) -> list[str]:
+    """What is wrong with a secret an operator gives (`lmx clients add --secret-file/--secret-env`)."""
+    if not MIN_GIVEN_SECRET <= len(secret) <= MAX_GIVEN_SECRET:
+        return [f"a given secret has {MIN_GIVEN_SECRET} to {MAX_GIVEN_SECRET} characters"]
+    if not secret.isascii() or not secret.isprintable() or any(c.isspace() for c in secret):
+        return ["a given secret has printable ASCII characters only, no spaces"]
+    return []
+
+
+async def add_client(
+    session: AsyncSession, new: NewClient, with_secret: bool, given_secret: str | None = None
+) -> tuple[Client, str | None]:
+    """Register a client; returns its secret once (only its hash is stored): the given one, or a generated one."""
     problems = validate(new)
+    if given_secret is not None:
+        problems += secret_problems(given_secret) if with_secret else ["a client with a public key takes no secret"]
     if await get_client(session, new.client_id) is not None:
         problems.append(f"client id {new.client_id} is taken")
     if not with_secret and new.public_key_pem is None:
         problems.append("a client needs a secret or a public key")
     if problems:
         raise ClientRegistrationError("; ".join(problems))
-    secret = secrets.token_urlsafe(32) if with_secret else None
+    secret = (given_secret or secrets.token_urlsafe(32)) if with_secret else None
     client = Client(
         client_id=new.client_id,
         name=new.name,

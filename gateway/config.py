@@ -5,8 +5,9 @@ from pathlib import Path
 from pydantic_settings import SettingsConfigDict
 
 from lmx_common.settings import CommonSettings
+from lmx_common.version import API_VERSION
 
-VERSION = "0.1.0"
+VERSION = API_VERSION  # one version for all four components (lmx_common/version.py)
 DEVELOPMENT_CORS_ORIGINS = "http://localhost:*,http://127.0.0.1:*"
 
 

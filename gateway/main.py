@@ -11,7 +11,7 @@ import aiohttp
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway import docs, oauth, routes
+from gateway import catalogue, docs, oauth, routes
 from gateway.clients import SecretVerifier
 from gateway.config import VERSION, GatewaySettings
 from gateway.cors import CorsMiddleware, OriginPolicy
@@ -109,6 +109,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.key_store = key_store
         app.state.rate_limiter = rate_limiter
         app.state.secret_verifier = secret_verifier
+        app.state.token_verifier = verifier  # the catalogue's CallerDep
         app.state.proxy = ProxyState(
             upstreams=upstreams,
             verifier=verifier,
@@ -142,7 +143,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         version=VERSION,
         lifespan=lifespan,
         openapi_path="/openapi.json",
-        routers=[oauth.router, docs.router],
+        routers=[oauth.router, docs.router, catalogue.router],
         inner_middleware=[edge],
         app_class=GatewayApp,
         token_url=settings.token_endpoint,

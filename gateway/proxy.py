@@ -70,6 +70,44 @@ _DROP_REQUEST = frozenset(h.encode() for h in HOP_BY_HOP | IDENTITY_HEADERS | OW
 _DROP_PREFIXES = tuple(p.encode() for p in IDENTITY_PREFIXES)
 RESPONSE_DROP = frozenset(h.encode() for h in HOP_BY_HOP | {"content-length", "server", "date"})
 _BAD_IN_RAW_PATH = (b"%2f", b"%5c", b"%23", b"%3f", b"%2e")
+# Every API answer is application/json or application/problem+json. The usual Accept values are
+# answered by one set lookup; anything else is parsed once (RFC 9110 §12.5.1) and a request that
+# accepts neither gets 406.
+_ACCEPT_SERVED = frozenset({b"application/json", b"application/problem+json"})
+_ACCEPT_ANY = frozenset({b"*/*", b"application/*"})
+_ACCEPT_FAST = frozenset({b"*/*", b"application/json", b"application/problem+json", b"application/json, */*"})
+
+
+def acceptable(accept: bytes) -> bool:
+    """Whether an Accept header admits application/json or application/problem+json (q > 0)."""
+    if accept in _ACCEPT_FAST or not accept.strip():
+        return True
+    for media_range in accept.lower().split(b","):
+        kind, *params = (part.strip() for part in media_range.split(b";"))
+        if kind not in _ACCEPT_SERVED and kind not in _ACCEPT_ANY:
+            continue
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition(b"=")
+            if name.strip() == b"q":
+                try:
+                    q = float(value.strip())
+                except ValueError:
+                    q = 0.0
+        if q > 0:
+            return True
+    return False
+
+
+def public_location(value: bytes, internal: tuple[tuple[bytes, bytes], ...]) -> bytes:
+    """An upstream's Location at its own (internal) base URL, rewritten to the gateway's public path."""
+    lowered = value.lower()
+    for base, prefix in internal:
+        if lowered.startswith(base):
+            rest = value[len(base) :]
+            if not rest or rest[:1] in (b"/", b"?", b"#"):
+                return prefix + (rest if rest[:1] == b"/" else b"/" + rest)
+    return value
 
 
 @dataclass
@@ -83,9 +121,15 @@ class ProxyState:
     max_authorization_bytes: int
     routes: routes.RouteTable
     timeout: aiohttp.ClientTimeout = field(init=False)
+    # (internal base URL, public prefix) of every upstream: a Location at the one becomes the other.
+    internal_bases: tuple[tuple[bytes, bytes], ...] = field(init=False)
 
     def __post_init__(self) -> None:
         self.timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.connect_timeout, sock_read=self.read_timeout)
+        self.internal_bases = tuple(
+            (upstream.base_url.rstrip("/").lower().encode(), b"/" + name.encode())
+            for name, upstream in self.upstreams.items()
+        )
 
 
 class ProxyMiddleware:
@@ -128,11 +172,18 @@ class ProxyMiddleware:
                     slug="method-not-allowed",
                     headers={"Allow": ", ".join(sorted(allowed))},
                 )
+            bare = upstream_path.rstrip("/")
+            if bare and bare != upstream_path and state.routes.allowed(service, bare):
+                # Never redirected (a redirect from the service would name its internal address): refused.
+                raise ProblemError(
+                    404, f"No resource at this path; without the trailing slash: /{service}{bare}", slug="not-found"
+                )
             raise ProblemError(404, "No resource at this path.", slug="not-found")
 
         headers: dict[str, str] = {}
         authorization: bytes | None = None
         content_length: bytes | None = None
+        accept: bytes | None = None
         connection_named: list[str] = []
         for raw_key, raw_value in scope["headers"]:
             key = raw_key.lower()
@@ -140,6 +191,8 @@ class ProxyMiddleware:
                 authorization = raw_value
             elif key == b"content-length":
                 content_length = raw_value
+            elif key == b"accept":
+                accept = raw_value if accept is None else accept + b", " + raw_value
             elif key == b"connection":
                 connection_named += (v.strip().lower() for v in raw_value.decode("latin-1").split(","))
             if key in _DROP_REQUEST or key.startswith(_DROP_PREFIXES):
@@ -147,6 +200,12 @@ class ProxyMiddleware:
             headers[key.decode("latin-1")] = raw_value.decode("latin-1")
         for name in connection_named:
             headers.pop(name, None)
+        if accept is not None and not acceptable(accept):  # before any token work
+            raise ProblemError(
+                406,
+                "This API answers application/json (and application/problem+json); the Accept header admits neither.",
+                slug="not-acceptable",
+            )
 
         client_key = scope["client"][0] if scope.get("client") else "unknown"
         if rule.public:
@@ -212,6 +271,8 @@ class ProxyMiddleware:
             ) as response:
                 payload = await response.read()
                 out = [(k, v) for k, v in ((k.lower(), v) for k, v in response.raw_headers) if k not in RESPONSE_DROP]
+                if 300 <= response.status < 400 or response.status == 201:
+                    out = [(k, public_location(v, state.internal_bases) if k == b"location" else v) for k, v in out]
                 status = response.status
             settled = True
             breaker.success()

@@ -33,6 +33,7 @@ app.add_typer(registry_cli.app, name="registry")
 app.add_typer(routes_cli.app, name="routes")
 app.add_typer(audit_cli.app, name="audit")
 console = Console()
+GATEWAY_HELP = "Gateway base URL (default: the one `lmx up` runs, in var/stack.json; else LMX_GATEWAY_PORT; else 8000)"
 T = TypeVar("T")
 
 VAR = Path("var")
@@ -167,10 +168,21 @@ def clients_add(
     municipality: Annotated[str | None, typer.Option(help="CBS code, e.g. GM0758")] = None,
     province: Annotated[str | None, typer.Option(help="Province code, e.g. PV30")] = None,
     public_key: Annotated[Path | None, typer.Option(help="PEM public key for private_key_jwt")] = None,
+    secret_file: Annotated[
+        Path | None, typer.Option(help="Read the client's secret from this file (one line) instead of generating one")
+    ] = None,
+    secret_env: Annotated[
+        str | None, typer.Option(help="Read the client's secret from this environment variable instead")
+    ] = None,
 ) -> None:
-    """Register a client: with --public-key for private_key_jwt, otherwise a secret is generated and shown once."""
+    """Register a client: with --public-key for private_key_jwt; otherwise with the secret in --secret-file or
+    --secret-env (never on the command line), or else a generated secret, shown once."""
     from gateway.clients import ClientRegistrationError, NewClient, add_client
 
+    given = _given_secret(secret_file, secret_env)
+    if given is not None and public_key is not None:
+        console.print("[red]cannot add client:[/red] give a public key or a secret, not both")
+        raise typer.Exit(2)
     new = NewClient(
         client_id,
         name,
@@ -183,7 +195,7 @@ def clients_add(
     )
 
     async def work(session: AsyncSession) -> str | None:
-        _, secret = await add_client(session, new, with_secret=public_key is None)
+        _, secret = await add_client(session, new, with_secret=public_key is None, given_secret=given)
         return secret
 
     try:
@@ -192,8 +204,28 @@ def clients_add(
         console.print(f"[red]cannot add client:[/red] {exc}")
         raise typer.Exit(2) from exc
     console.print(f"added client {client_id}")
-    if secret:
+    if secret and given is None:
         console.print(f"client secret (shown once, store it safely): {secret}")
+
+
+def _given_secret(secret_file: Path | None, secret_env: str | None) -> str | None:
+    """The secret from --secret-file or --secret-env; one line error and exit 2 when it cannot be read."""
+    if secret_file is not None and secret_env is not None:
+        console.print("[red]cannot add client:[/red] give --secret-file or --secret-env, not both")
+        raise typer.Exit(2)
+    if secret_file is not None:
+        try:
+            return secret_file.read_text(encoding="utf-8").rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            console.print(f"[red]cannot read the secret file:[/red] {exc}")
+            raise typer.Exit(2) from None
+    if secret_env is not None:
+        value = os.environ.get(secret_env)
+        if not value:
+            console.print(f"[red]cannot add client:[/red] the environment variable {secret_env} is not set")
+            raise typer.Exit(2)
+        return value
+    return None
 
 
 @clients_app.command("list")
@@ -297,22 +329,26 @@ def ensure_demo_clients() -> dict[str, dict[str, Any]]:
 def token(
     client_id: Annotated[str, typer.Argument(help="A demo client, e.g. halderberge")],
     scope: Annotated[str | None, typer.Option(help="Space-separated scopes (default: all allowed)")] = None,
-    gateway: Annotated[str, typer.Option(help="Gateway base URL")] = "http://127.0.0.1:8000",
+    gateway: Annotated[str | None, typer.Option(help=GATEWAY_HELP)] = None,
 ) -> None:
     """Print an access token for a demo client (reads var/demo-clients.json)."""
     import httpx
 
+    from lmx_cli.stack import default_gateway, unreachable
+
+    gateway = (gateway or default_gateway()).rstrip("/")
     credentials = json.loads(CREDENTIALS_FILE.read_text()) if CREDENTIALS_FILE.exists() else {}
     if client_id not in credentials:
         typer.echo(f"no demo credentials for {client_id} in {CREDENTIALS_FILE}", err=True)
         raise typer.Exit(1)
     data = {"grant_type": "client_credentials"} | ({"scope": scope} if scope else {})
-    response = httpx.post(
-        gateway.rstrip("/") + "/oauth/token",
-        data=data,
-        auth=(client_id, credentials[client_id]["clientSecret"]),
-        timeout=10,
-    )
+    try:
+        response = httpx.post(
+            gateway + "/oauth/token", data=data, auth=(client_id, credentials[client_id]["clientSecret"]), timeout=10
+        )
+    except httpx.TransportError as exc:
+        typer.echo(unreachable(gateway, exc), err=True)
+        raise typer.Exit(1) from None
     if response.status_code != 200:
         print(response.text, file=sys.stderr)
         raise typer.Exit(1)

@@ -13,6 +13,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from lmx_cli.stack import default_gateway, unreachable
+
 app = typer.Typer(help="The registry: bulk import through the API, retention, BSN key rotation.", no_args_is_help=True)
 console = Console()
 CREDENTIALS_FILE = Path("var") / "demo-clients.json"
@@ -43,7 +45,10 @@ def import_file(
     client_secret: Annotated[
         str | None, typer.Option(envvar="LMX_CLIENT_SECRET", help="Default: from var/demo-clients.json")
     ] = None,
-    gateway: Annotated[str, typer.Option(help="Gateway base URL")] = "http://127.0.0.1:8000",
+    gateway: Annotated[
+        str | None,
+        typer.Option(help="Gateway base URL (default: the one `lmx up` runs; else LMX_GATEWAY_PORT; else 8000)"),
+    ] = None,
     batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="Lines per request")] = 1000,
     report: Annotated[Path | None, typer.Option(help="Error report (CSV); default <file>.errors.csv")] = None,
     activity: Annotated[
@@ -65,7 +70,24 @@ def import_file(
         client_secret = known.get(client_id, {}).get("clientSecret")
         if client_secret is None:
             raise typer.BadParameter("give --client-secret (or LMX_CLIENT_SECRET)")
-    gateway = gateway.rstrip("/")
+    gateway = (gateway or default_gateway()).rstrip("/")
+    try:
+        _import(file, content_type, client_id, client_secret, gateway, batch_size, report, activity)
+    except httpx.TransportError as exc:
+        typer.echo(unreachable(gateway, exc), err=True)
+        raise typer.Exit(1) from None
+
+
+def _import(
+    file: Path,
+    content_type: str,
+    client_id: str,
+    client_secret: str,
+    gateway: str,
+    batch_size: int,
+    report: Path | None,
+    activity: str,
+) -> None:
     lines = file.read_text(encoding="utf-8-sig").splitlines()
     header = lines[0] if content_type == "text/csv" else None
     body_lines = [(n, line) for n, line in enumerate(lines, start=1) if line.strip() and n > (1 if header else 0)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -38,6 +39,25 @@ UVICORN_ARGS: tuple[str, ...] = (
 
 
 MMAP_THRESHOLD = 128 * 1024  # bytes; see _environment
+DEFAULT_GATEWAY_PORT = 8000
+
+
+def default_gateway() -> str:
+    """The gateway a command talks to unless told: the one `lmx up` runs (var/stack.json), else
+    LMX_GATEWAY_PORT on this host, else port 8000."""
+    try:
+        gateway = json.loads(STATE_FILE.read_text())["gateway"]
+        return str(gateway.get("url") or f"http://127.0.0.1:{int(gateway['port'])}")
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    port = os.environ.get("LMX_GATEWAY_PORT", "").strip()
+    return f"http://127.0.0.1:{int(port) if port.isdigit() else DEFAULT_GATEWAY_PORT}"
+
+
+def unreachable(gateway: str, exc: Exception) -> str:
+    """The one line a command prints when the gateway does not answer."""
+    reason = str(exc).strip() or type(exc).__name__
+    return f"cannot reach the gateway at {gateway} ({reason}); start it with `lmx up`, or name another with --gateway"
 
 
 def _environment(
@@ -117,8 +137,11 @@ def run_stack(
             )
         # Where each process runs, for operators and the benchmark (development aid; removed on stop).
         STATE_FILE.parent.mkdir(mode=0o700, exist_ok=True)
-        STATE_FILE.write_text(json.dumps({name: {"pid": p.pid, "port": ports[name]} for name, p in processes.items()}))
         gateway = f"http://{host}:{ports['gateway']}"
+        state: dict[str, dict[str, Any]] = {name: {"pid": p.pid, "port": ports[name]} for name, p in processes.items()}
+        reachable_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - compared, not bound
+        state["gateway"]["url"] = f"http://{reachable_host}:{ports['gateway']}"  # for lmx token, lmx registry import
+        STATE_FILE.write_text(json.dumps(state))
         deadline = time.monotonic() + 60
         while not _ready(gateway + "/health/ready"):
             if stopping or time.monotonic() > deadline or any(p.poll() is not None for p in processes.values()):

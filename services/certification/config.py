@@ -2,8 +2,9 @@ from pydantic_settings import SettingsConfigDict
 
 from lmx_common.events import EventSettings
 from lmx_common.settings import ServiceSettings
+from lmx_common.version import API_VERSION
 
-VERSION = "0.2.0"
+VERSION = API_VERSION  # one version for all four components (lmx_common/version.py)
 
 
 class CertificationSettings(EventSettings, ServiceSettings):

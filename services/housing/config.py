@@ -1,8 +1,9 @@
 from pydantic_settings import SettingsConfigDict
 
 from lmx_common.settings import ServiceSettings
+from lmx_common.version import API_VERSION
 
-VERSION = "0.2.0"
+VERSION = API_VERSION  # one version for all four components (lmx_common/version.py)
 
 
 class HousingSettings(ServiceSettings):

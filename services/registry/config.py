@@ -3,10 +3,11 @@ from pydantic_settings import SettingsConfigDict
 
 from lmx_common.events import EventSettings
 from lmx_common.settings import ServiceSettings, weak_secrets
+from lmx_common.version import API_VERSION
 from services.registry.audit_settings import AuditSettings
 from services.registry.crypto import BsnVault
 
-VERSION = "0.2.0"
+VERSION = API_VERSION  # one version for all four components (lmx_common/version.py)
 # The largest bulk upload: the registry's default limit, and the limit the bulk route declares to the
 # gateway (x-max-body-bytes in its OpenAPI, generated into gateway/route_table.json).
 MAX_BULK_BODY_BYTES = 32 * 1024 * 1024

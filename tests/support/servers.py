@@ -81,6 +81,13 @@ def echo_app() -> Any:
             }
         ).encode()
         cookie = [(b"set-cookie", b"upstream-session=s3cret; Path=/")] if scope["path"].endswith("/set-cookie") else []
+        if scope["path"].endswith(("/redirect", "/redirect-public")):  # a redirect to its own address, or a public one
+            host, port = scope["server"]
+            internal = scope["path"].endswith("/redirect")
+            location = f"http://{host}:{port}/v1/elsewhere?a=1" if internal else "/registry/v1/elsewhere"
+            await send({"type": "http.response.start", "status": 307, "headers": [(b"location", location.encode())]})
+            await send({"type": "http.response.body", "body": b""})
+            return
         await send(
             {
                 "type": "http.response.start",
