@@ -19,7 +19,7 @@ from lmx_common.db import Database
 from lmx_common.logging import configure_logging
 from lmx_common.middleware import HeadAsGetMiddleware, RequestContextMiddleware
 from lmx_common.problems import PROBLEM_MEDIA_TYPE, ProblemError, install_problem_handlers
-from lmx_common.routes import apply_security
+from lmx_common.routes import API_PREFIX, OPENAPI_PATH, apply_security, publish_version_in_servers
 from lmx_common.settings import ServiceSettings
 
 logger = logging.getLogger("lmx.app")
@@ -305,12 +305,18 @@ def create_service_app(
             await http.aclose()
             await database.dispose()
 
-    return build_app(
+    # The major version is in the servers, the paths are below it (NL GOV /core/uri-version); the
+    # routes themselves stay under API_PREFIX, where the gateway sends `/<component>/v1/...`.
+    servers = [
+        {"url": f"/{component}{API_PREFIX}", "description": "Through the gateway"},
+        {"url": API_PREFIX, "description": "Directly"},
+    ]
+    app = build_app(
         title=title,
         description=description,
         version=version,
         lifespan=lifespan,
-        openapi_path="/v1/openapi.json",
+        openapi_path=OPENAPI_PATH,
         routers=routers,
         inner_middleware=(HeadAsGetMiddleware,),
         context_options={
@@ -319,8 +325,16 @@ def create_service_app(
             "cursor_key": settings.cursor_key,
         },
         token_url=settings.token_issuer.rstrip("/") + "/oauth/token",
-        servers=[
-            {"url": f"/{component}", "description": "Through the gateway"},
-            {"url": "/", "description": "Directly"},
-        ],
+        servers=servers,
     )
+    document = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = document()
+        publish_version_in_servers(schema, servers)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

@@ -11,11 +11,16 @@ derives:
   ``gateway/route_table.json`` and the table in ``docs/authentication.md``
   (:func:`markdown_table`);
 
+and publishes the major version in the servers, not in the paths (NL GOV /core/uri-version): a
+service serves ``/v1/...``, its document lists the servers ``/<service>/v1`` and ``/v1`` and the
+paths below them — :func:`publish_version_in_servers`; the route table puts the prefix back.
+
 and ``tests`` hold the checked-in copies to the services' declarations (ADR 0019).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,8 +32,12 @@ from lmx_common.auth import RequiredScopes, current_principal
 from lmx_common.scopes import SCOPES
 
 SECURITY_SCHEME = "oauth2"
+# The major version every service's routes are served under (its routers' prefix).
+API_PREFIX = "/v1"
 # Published without authentication by every service (NL GOV API Design Rules); not in its own document.
-OPENAPI_PATH = "/v1/openapi.json"
+OPENAPI_PATH = API_PREFIX + "/openapi.json"
+# A server URL ending in the major version: `/registry/v1`, `/v1`.
+_VERSIONED_SERVER = re.compile(r"(/v\d+)/?$")
 ANY_TOKEN = "any token"  # noqa: S105 - a kind of access, not a secret
 PUBLIC = "public"
 # An operation may accept a larger body than the gateway's default (the bulk import): its limit.
@@ -124,14 +133,46 @@ def apply_security(app: FastAPI, schema: dict[str, Any], token_url: str) -> None
         )
 
 
+def publish_version_in_servers(schema: dict[str, Any], servers: list[dict[str, str]], prefix: str = API_PREFIX) -> None:
+    """List ``servers`` (each URL ending in ``prefix``) and make every path relative to them.
+
+    The service still serves ``prefix + path``; only the document says it as server + path.
+    """
+    for server in servers:
+        if not server["url"].rstrip("/").endswith(prefix):
+            raise ValueError(f"server {server['url']} does not end in {prefix}")
+    paths: dict[str, Any] = {}
+    for path, item in schema.get("paths", {}).items():
+        if not path.startswith(prefix + "/"):
+            raise ValueError(f"{path} is not under {prefix}")
+        paths[path.removeprefix(prefix)] = item
+    schema["paths"] = paths
+    schema["servers"] = servers
+
+
+def version_prefix(document: dict[str, Any]) -> str:
+    """The major version the document's servers end in (``/v1``), which its paths are below; "" if none."""
+    prefixes = {
+        match.group(1)
+        for server in document.get("servers", [])
+        if (match := _VERSIONED_SERVER.search(server.get("url", "")))
+    }
+    if len(prefixes) > 1:
+        raise ValueError(f"the servers name more than one version: {sorted(prefixes)}")
+    return prefixes.pop() if prefixes else ""
+
+
 def route_table_from_openapi(document: dict[str, Any]) -> list[dict[str, Any]]:
     """The gateway's rules for one service: path template, method and access, from its OpenAPI.
 
-    Literal paths come before templated ones, so ``/v1/registrations/search`` is never taken for
-    ``/v1/registrations/{registrationId}``.
+    The paths are the service's own (``/v1/registrations``): the document's paths below the major
+    version its servers end in. Literal paths come before templated ones, so
+    ``/v1/registrations/search`` is never taken for ``/v1/registrations/{registrationId}``.
     """
+    prefix = version_prefix(document)
     rules: list[dict[str, Any]] = [{"path": OPENAPI_PATH, "methods": {"GET": PUBLIC, "HEAD": PUBLIC}}]
-    for path, item in document.get("paths", {}).items():
+    for relative, item in document.get("paths", {}).items():
+        path = prefix + relative
         methods: dict[str, str | list[str]] = {}
         limits: dict[str, int] = {}
         for method, operation in item.items():

@@ -147,8 +147,10 @@ async def test_openapi_is_public_and_follows_the_rules(stack, http, service):
     assert response.headers["api-version"] == info["version"]
     assert {"name", "url", "email"} <= set(info["contact"])
     assert "Problem" in document["components"]["schemas"]
+    # The major version is in the servers (/core/uri-version), the paths are below it.
+    assert [server["url"] for server in document["servers"]] == [f"/{service}/v1", "/v1"]
     for path, item in document["paths"].items():
-        assert path.startswith("/v1/"), path
+        assert path.startswith("/") and not path.startswith("/v1"), path
         assert re.match(r"^[a-z0-9/{}\-.]+$", re.sub(r"\{[^}]+\}", "{x}", path)), path
         for operation in item.values():
             responses = operation["responses"]

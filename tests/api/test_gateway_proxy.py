@@ -260,4 +260,4 @@ async def test_openapi_through_the_gateway_needs_no_token(stack, http):
         response = await http.get(f"{stack.gateway}/{service}/v1/openapi.json")
         assert response.status_code == 200
         assert response.headers["access-control-allow-origin"] == "*"
-        assert response.json()["servers"][0]["url"] == f"/{service}"
+        assert response.json()["servers"][0]["url"] == f"/{service}/v1"

@@ -95,6 +95,9 @@ async def test_swagger_ui_authorize_and_try_it_out(stack, browser):
     errors: list[str] = []
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: errors.append(str(error)))
+    # What Try it out calls: the document's first server (`/registry/v1`) plus the path.
+    called: list[str] = []
+    page.on("request", lambda request: called.append(request.url) if "/municipalities" in request.url else None)
     try:
         await page.goto(stack.gateway + "/docs/registry")
         await page.locator(".information-container .title").wait_for(timeout=15_000)
@@ -107,9 +110,13 @@ async def test_swagger_ui_authorize_and_try_it_out(stack, browser):
         await dialog.locator("button.modal-btn.authorize", has_text="Logout").wait_for(timeout=15_000)
         await dialog.locator("button.btn-done").click()
 
-        assert await execute(page, "get", "/v1/municipalities") == "200"
+        assert await execute(page, "get", "/municipalities") == "200"
         # registry:statistics is not this client's: the gateway answers 403 and Swagger UI shows it.
-        assert await execute(page, "get", "/v1/statistics/municipalities") == "403"
+        assert await execute(page, "get", "/statistics/municipalities") == "403"
+        assert [url.split("?")[0] for url in called] == [
+            stack.gateway + "/registry/v1/municipalities",
+            stack.gateway + "/registry/v1/statistics/municipalities",
+        ], called
         shot = screenshot_path("swagger-ui-registry.png")
         await page.screenshot(path=str(shot), full_page=True)
         print(f"screenshot: {shot}")

@@ -17,7 +17,7 @@ from gateway.routes import TABLE_FILE, RouteTable
 from lmx_cli.routes import DOC_FILE, render_doc, render_table_file, route_tables, service_documents
 from lmx_common.app import build_app
 from lmx_common.auth import CallerDep, Principal, require_scopes
-from lmx_common.routes import ANY_TOKEN, PUBLIC, api_routes, route_access
+from lmx_common.routes import ANY_TOKEN, OPENAPI_PATH, PUBLIC, api_routes, route_access, route_table_from_openapi
 from lmx_common.scopes import SCOPES, Scope
 
 
@@ -141,5 +141,14 @@ def test_certification_reads_need_certification_read_not_write(documents):
     """Settled (ADR 0019): the write scope does not imply reading; gateway and service ask the same."""
     for path, item in documents["certification"]["paths"].items():
         get = item.get("get")
-        if get and path.startswith(("/v1/organisations", "/v1/certificates")):
+        if get and path.startswith(("/organisations", "/certificates")):
             assert {"oauth2": ["certification:write"]} not in get["security"], path
+
+
+def test_the_version_is_in_the_servers_and_the_route_table_puts_it_back(documents):
+    """/core/uri-version: servers `/<service>/v1` and `/v1`, paths below them; the gateway routes `/v1/...`."""
+    for service, document in documents.items():
+        assert [server["url"] for server in document["servers"]] == [f"/{service}/v1", "/v1"]
+        assert all(not path.startswith("/v1") for path in document["paths"]), service
+        table = {rule["path"] for rule in route_table_from_openapi(document)}
+        assert table == {"/v1" + path for path in document["paths"]} | {OPENAPI_PATH}, service
