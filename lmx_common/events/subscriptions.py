@@ -196,6 +196,7 @@ def subscriptions_router(models: EventModels, *, require_https: bool = False) ->
 
     @router.post(
         "/subscriptions/{subscriptionId}/replays",
+        operation_id="replayDeliveries",
         status_code=status.HTTP_202_ACCEPTED,
         response_model=ReplayRead,
         responses=NOT_FOUND,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from lmx_common import problems
 from lmx_common.auth import current_principal
-from lmx_common.etag import etag
+from lmx_common.etag import SETS_ETAG, etag
 from lmx_common.pagination import cursor_value, cut_page
 from lmx_common.problems import problem_openapi_response
 from lmx_common.validation import KVK_NUMBER_PATTERN, MUNICIPALITY_CODE_PATTERN
@@ -238,6 +238,7 @@ def _change(row: CertificateStatusChange) -> StatusChangeRead:
 
 @router.post(
     "/certificates",
+    openapi_extra=SETS_ETAG,
     status_code=status.HTTP_201_CREATED,
     response_model=CertificateRead,
     tags=["certificates"],
@@ -290,6 +291,7 @@ async def list_certificates(
 
 @router.get(
     "/certificates/{certificateId}",
+    openapi_extra=SETS_ETAG,
     response_model=CertificateRead,
     tags=["certificates"],
     summary="One certificate (with its ETag)",
@@ -321,6 +323,7 @@ async def list_status_changes(
 
 @router.post(
     "/certificates/{certificateId}/status-changes",
+    openapi_extra=SETS_ETAG,
     status_code=status.HTTP_201_CREATED,
     response_model=StatusChangeRead,
     tags=["certificates"],
@@ -393,6 +396,7 @@ async def _report(session: SessionDep, row: Report, response: Response) -> Repor
 
 @router.post(
     "/reports",
+    openapi_extra=SETS_ETAG,
     status_code=status.HTTP_201_CREATED,
     response_model=ReportRead,
     tags=["reports"],
@@ -452,6 +456,7 @@ async def list_reports(
 
 @router.get(
     "/reports/{reportId}",
+    openapi_extra=SETS_ETAG,
     response_model=ReportRead,
     tags=["reports"],
     summary="One report with its follow-up notes (only for those who may see it; others 404)",
@@ -466,6 +471,7 @@ async def read_report(
 
 @router.post(
     "/reports/{reportId}/notes",
+    openapi_extra=SETS_ETAG,
     status_code=status.HTTP_201_CREATED,
     response_model=ReportRead,
     tags=["reports"],

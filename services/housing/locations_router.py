@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from lmx_common import problems
 from lmx_common.auth import current_principal
-from lmx_common.etag import check_if_match, etag
+from lmx_common.etag import SETS_ETAG, check_if_match, etag
 from lmx_common.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, cursor_value, cut_page
 from lmx_common.problems import InvalidParam, ProblemError, invalid_input, problem_openapi_response, validation_params
 from lmx_common.validation import LOCATION_ID_PATTERN, MUNICIPALITY_CODE_PATTERN, REGION_CODE_PATTERN
@@ -79,6 +79,7 @@ async def _existing(session: Any, location_id: str, for_update: bool = False) ->
 
 @router.post(
     "/housing-locations",
+    openapi_extra=SETS_ETAG,
     status_code=201,
     response_model=HousingLocationRead,
     tags=["housing-locations"],
@@ -137,6 +138,7 @@ async def list_housing_locations(
 
 @router.get(
     "/housing-locations/{housingLocationId}",
+    openapi_extra=SETS_ETAG,
     response_model=HousingLocationRead,
     tags=["housing-locations"],
     summary="One housing location",
@@ -162,6 +164,7 @@ _MERGE_PATCH_SCHEMA.pop("$defs", None)
     tags=["housing-locations"],
     summary="Change a location's facts (JSON merge patch; If-Match required)",
     openapi_extra={
+        **SETS_ETAG,
         "requestBody": {
             "required": True,
             "content": {"application/merge-patch+json": {"schema": _MERGE_PATCH_SCHEMA}},
@@ -202,6 +205,7 @@ async def patch_housing_location(
 
 @router.post(
     "/housing-locations/{housingLocationId}/status-changes",
+    openapi_extra=SETS_ETAG,
     response_model=HousingLocationRead,
     tags=["housing-locations"],
     summary="Move a location along the pipeline (forward only, or to closed)",
@@ -283,6 +287,7 @@ async def _economic_response(
 
 @router.post(
     "/economic-locations",
+    openapi_extra=SETS_ETAG,
     status_code=201,
     response_model=EconomicLocationRead,
     tags=["economic-locations"],
@@ -314,6 +319,7 @@ async def list_economic_locations(
 
 @router.get(
     "/economic-locations/{economicLocationId}",
+    openapi_extra=SETS_ETAG,
     response_model=EconomicLocationRead,
     tags=["economic-locations"],
     summary="One regional economic location",
@@ -330,6 +336,7 @@ async def get_economic_location(
 
 @router.put(
     "/economic-locations/{economicLocationId}/keys",
+    openapi_extra=SETS_ETAG,
     response_model=EconomicLocationRead,
     tags=["economic-locations"],
     summary="Replace the distribution keys (they sum to 1; If-Match required)",

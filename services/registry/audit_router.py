@@ -28,6 +28,7 @@ def _key(setting: str) -> audit.AuditKey:
 
 @router.get(
     "/checkpoints",
+    operation_id="listProcessingLogCheckpoints",
     response_model=CheckpointPage,
     summary="Signed checkpoints of the processing log's hash chain (count, head hash, signature)",
 )
@@ -52,6 +53,7 @@ async def list_checkpoints(
 
 @router.get(
     "/checkpoints/public-key",
+    operation_id="getCheckpointPublicKey",
     response_model=PublicKeySet,
     summary="The public key that verifies the checkpoints (JWK set, Ed25519); any valid token",
 )
@@ -61,6 +63,7 @@ async def public_key(settings: SettingsDep, caller: CallerDep) -> dict[str, Any]
 
 @router.get(
     "/export",
+    operation_id="exportProcessingLog",
     response_model=LogboekPage,
     summary="A person's processing log in the fields of Logboek Dataverwerkingen",
     responses={

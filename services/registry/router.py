@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from lmx_common.auth import CallerDep
-from lmx_common.etag import etag
+from lmx_common.etag import SETS_ETAG, etag
 from lmx_common.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, cursor_value, cut_page, links_after, page_links
 from lmx_common.problems import InvalidParam, ProblemError, invalid_input, problem_openapi_response
 from lmx_common.routes import MAX_BODY_EXTENSION
@@ -100,7 +100,7 @@ def _registration_response(
     response_model=RegistrationRead,
     tags=["registrations"],
     summary="Register a labour migrant",
-    openapi_extra=ACTIVITY_PARAMETER,
+    openapi_extra={**ACTIVITY_PARAMETER, **SETS_ETAG},
     responses={
         403: problem_openapi_response(
             "The caller may not register (this migrant), or names no processing activity that covers it."
@@ -139,7 +139,7 @@ async def create_registration(
     response_model=RegistrationRead,
     tags=["registrations"],
     summary="One registration",
-    openapi_extra=ACTIVITY_PARAMETER,
+    openapi_extra={**ACTIVITY_PARAMETER, **SETS_ETAG},
     responses={**NOT_FOUND, **PERSON_LEVEL},
 )
 async def get_registration(
@@ -155,6 +155,7 @@ async def get_registration(
     tags=["registrations"],
     summary="Change a registration (JSON merge patch)",
     openapi_extra={
+        **SETS_ETAG,
         **ACTIVITY_PARAMETER,
         "requestBody": {
             "required": True,
@@ -207,10 +208,11 @@ async def patch_registration(
 
 @router.post(
     "/registrations/{registrationId}/departure",
+    operation_id="recordDeparture",
     response_model=RegistrationRead,
     tags=["registrations"],
     summary="Record a departure (status becomes departed)",
-    openapi_extra=ACTIVITY_PARAMETER,
+    openapi_extra={**ACTIVITY_PARAMETER, **SETS_ETAG},
     responses={**NOT_FOUND, **PERSON_LEVEL, 409: problem_openapi_response("Departed already.")},
 )
 async def depart(
@@ -272,6 +274,7 @@ async def list_registrations(
 
 @router.post(
     "/registrations/search",
+    operation_id="searchRegistrations",
     response_model=RegistrationPage,
     tags=["registrations"],
     summary="Find registrations by BSN (the BSN goes in the body, never in a URL; field set summary unless asked)",
@@ -296,6 +299,7 @@ async def search(
 
 @router.post(
     "/registrations/bulk",
+    operation_id="importRegistrations",
     response_model=BulkResult,
     tags=["registrations"],
     summary="Import many registrations (NDJSON or CSV): a result per line",
@@ -381,6 +385,7 @@ async def read_processing_log(
 # The data subject's rights (GDPR art. 15-18): the municipality concerned answers the person's request.
 @router.post(
     "/subject-access-requests",
+    operation_id="createSubjectAccessRequest",
     response_model=SubjectAccessExport,
     tags=["data subject's rights"],
     summary="Everything about one person (GDPR art. 15), found by BSN in the body",
@@ -399,10 +404,11 @@ async def subject_access_request(
 
 @router.post(
     "/registrations/{registrationId}/erasure",
+    operation_id="eraseRegistration",
     response_model=RegistrationRead,
     tags=["data subject's rights"],
     summary="Erase the person's data (GDPR art. 17); statistics are kept",
-    openapi_extra=ACTIVITY_PARAMETER,
+    openapi_extra={**ACTIVITY_PARAMETER, **SETS_ETAG},
     responses={**NOT_FOUND, **PERSON_LEVEL, 409: problem_openapi_response("Erased or anonymised already.")},
 )
 async def erase(
@@ -418,10 +424,11 @@ async def erase(
 
 @router.post(
     "/registrations/{registrationId}/restriction",
+    operation_id="restrictRegistration",
     response_model=RegistrationRead,
     tags=["data subject's rights"],
     summary="Restrict the processing (GDPR art. 18): hidden from all but the request's answer",
-    openapi_extra=ACTIVITY_PARAMETER,
+    openapi_extra={**ACTIVITY_PARAMETER, **SETS_ETAG},
     responses={**NOT_FOUND, **PERSON_LEVEL, 409: problem_openapi_response("Restricted already.")},
 )
 async def restrict(
@@ -437,10 +444,11 @@ async def restrict(
 
 @router.delete(
     "/registrations/{registrationId}/restriction",
+    operation_id="liftRegistrationRestriction",
     response_model=RegistrationRead,
     tags=["data subject's rights"],
     summary="Lift a restriction of the processing",
-    openapi_extra=ACTIVITY_PARAMETER,
+    openapi_extra={**ACTIVITY_PARAMETER, **SETS_ETAG},
     responses={**NOT_FOUND, **PERSON_LEVEL, 409: problem_openapi_response("Not restricted.")},
 )
 async def lift_restriction(
