@@ -66,7 +66,9 @@ from services.certification.schemas import (
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(current_principal)])
 
-PageSize = Annotated[int, Query(alias="pageSize", ge=1, le=500)]
+PageSize = Annotated[
+    int, Query(description="How many items per page (at most the maximum shown).", alias="pageSize", ge=1, le=500)
+]
 Cursor = Annotated[str | None, Query(description="The `next` cursor of the previous page.")]
 
 
@@ -128,7 +130,7 @@ async def list_organisations(
     _caller: ReaderDep,
     session: SessionDep,
     request: Request,
-    kind: Annotated[OrganisationKind | None, Query()] = None,
+    kind: Annotated[OrganisationKind | None, Query(description="Only organisations of this kind.")] = None,
     cursor: Cursor = None,
     page_size: PageSize = 50,
 ) -> OrganisationList:
@@ -269,9 +271,18 @@ async def list_certificates(
     _caller: ReaderDep,
     session: SessionDep,
     request: Request,
-    kvk_number: Annotated[str | None, Query(alias="kvkNumber", pattern=KVK_NUMBER_PATTERN)] = None,
-    scheme: Annotated[SchemeCode | None, Query()] = None,
-    certificate_status: Annotated[CertificateStatus | None, Query(alias="status")] = None,
+    kvk_number: Annotated[
+        str | None,
+        Query(
+            description="The organisation's KvK (Chamber of Commerce) number, 8 digits.",
+            alias="kvkNumber",
+            pattern=KVK_NUMBER_PATTERN,
+        ),
+    ] = None,
+    scheme: Annotated[SchemeCode | None, Query(description="Only certificates of this certification scheme.")] = None,
+    certificate_status: Annotated[
+        CertificateStatus | None, Query(description="Only certificates in this status.", alias="status")
+    ] = None,
     cursor: Cursor = None,
     page_size: PageSize = 50,
 ) -> CertificateList:
@@ -433,9 +444,25 @@ async def list_reports(
     caller: ReportReaderDep,
     session: SessionDep,
     request: Request,
-    kvk_number: Annotated[str | None, Query(alias="kvkNumber", pattern=KVK_NUMBER_PATTERN)] = None,
-    report_status: Annotated[ReportStatus | None, Query(alias="status")] = None,
-    municipality_code: Annotated[str | None, Query(alias="municipalityCode", pattern=MUNICIPALITY_CODE_PATTERN)] = None,
+    kvk_number: Annotated[
+        str | None,
+        Query(
+            description="The organisation's KvK (Chamber of Commerce) number, 8 digits.",
+            alias="kvkNumber",
+            pattern=KVK_NUMBER_PATTERN,
+        ),
+    ] = None,
+    report_status: Annotated[
+        ReportStatus | None, Query(description="Only reports in this status.", alias="status")
+    ] = None,
+    municipality_code: Annotated[
+        str | None,
+        Query(
+            description="Only reports about this municipality (CBS code, GM followed by 4 digits).",
+            alias="municipalityCode",
+            pattern=MUNICIPALITY_CODE_PATTERN,
+        ),
+    ] = None,
     cursor: Cursor = None,
     page_size: PageSize = 50,
 ) -> ReportList:

@@ -35,8 +35,13 @@ from services.housing.schemas import (
 )
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(current_principal)])
-LocationIdPath = Annotated[str, Path(alias="housingLocationId", pattern=LOCATION_ID_PATTERN)]
-EconomicIdPath = Annotated[str, Path(alias="economicLocationId", pattern=LOCATION_ID_PATTERN)]
+LocationIdPath = Annotated[
+    str, Path(description="The housing location's id.", alias="housingLocationId", pattern=LOCATION_ID_PATTERN)
+]
+EconomicIdPath = Annotated[
+    str,
+    Path(description="The regional economic location's id.", alias="economicLocationId", pattern=LOCATION_ID_PATTERN),
+]
 IfMatch = Annotated[str | None, Header(alias="If-Match", description="The ETag of the version you read.")]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: problem_openapi_response("No such location.")}
 FORBIDDEN_CONFLICT: dict[int | str, dict[str, Any]] = {
@@ -106,12 +111,40 @@ async def list_housing_locations(
     session: SessionDep,
     settings: SettingsDep,
     _principal: Reader,
-    municipality_code: Annotated[str | None, Query(alias="municipalityCode", pattern=MUNICIPALITY_CODE_PATTERN)] = None,
-    region_code: Annotated[str | None, Query(alias="regionCode", pattern=REGION_CODE_PATTERN)] = None,
-    status: Annotated[PipelineStatus | None, Query()] = None,
-    at_risk: Annotated[bool | None, Query(alias="atRisk")] = None,
-    page_size: Annotated[int, Query(alias="pageSize", ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
-    cursor: Annotated[str | None, Query()] = None,
+    municipality_code: Annotated[
+        str | None,
+        Query(
+            description="Only locations in this municipality (CBS code, GM followed by 4 digits).",
+            alias="municipalityCode",
+            pattern=MUNICIPALITY_CODE_PATTERN,
+        ),
+    ] = None,
+    region_code: Annotated[
+        str | None,
+        Query(
+            description="Only locations (or economic locations) in this region.",
+            alias="regionCode",
+            pattern=REGION_CODE_PATTERN,
+        ),
+    ] = None,
+    status: Annotated[PipelineStatus | None, Query(description="Only locations in this pipeline status.")] = None,
+    at_risk: Annotated[
+        bool | None,
+        Query(
+            description="true: only locations whose landlord lost its certificate; false: only the others.",
+            alias="atRisk",
+        ),
+    ] = None,
+    page_size: Annotated[
+        int,
+        Query(
+            description="How many items per page (at most the maximum shown).", alias="pageSize", ge=1, le=MAX_PAGE_SIZE
+        ),
+    ] = DEFAULT_PAGE_SIZE,
+    cursor: Annotated[
+        str | None,
+        Query(description="Where the page starts (from the previous page's next link); absent: the first."),
+    ] = None,
 ) -> HousingLocationPage:
     after = cursor_value(cursor, "id")
     codes: list[str] | None = None
@@ -168,7 +201,7 @@ _MERGE_PATCH_SCHEMA.pop("$defs", None)
         "requestBody": {
             "required": True,
             "content": {"application/merge-patch+json": {"schema": _MERGE_PATCH_SCHEMA}},
-        }
+        },
     },
     responses={
         **NOT_FOUND,
@@ -310,7 +343,14 @@ async def create_economic_location(
 async def list_economic_locations(
     session: SessionDep,
     _principal: Reader,
-    region_code: Annotated[str | None, Query(alias="regionCode", pattern=REGION_CODE_PATTERN)] = None,
+    region_code: Annotated[
+        str | None,
+        Query(
+            description="Only locations (or economic locations) in this region.",
+            alias="regionCode",
+            pattern=REGION_CODE_PATTERN,
+        ),
+    ] = None,
 ) -> EconomicLocationList:
     rows = await repository.economic_locations(session, region_code)
     keys = await repository.keys_of(session, [r.id for r in rows])

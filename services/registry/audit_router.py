@@ -38,8 +38,16 @@ async def list_checkpoints(
     database: DatabaseDep,
     settings: SettingsDep,
     principal: AuditReader,
-    page_size: Annotated[int, Query(alias="pageSize", ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
-    cursor: Annotated[str | None, Query()] = None,
+    page_size: Annotated[
+        int,
+        Query(
+            description="How many items per page (at most the maximum shown).", alias="pageSize", ge=1, le=MAX_PAGE_SIZE
+        ),
+    ] = DEFAULT_PAGE_SIZE,
+    cursor: Annotated[
+        str | None,
+        Query(description="Where the page starts (from the previous page's next link); absent: the first."),
+    ] = None,
 ) -> CheckpointPage:
     # Seal first, in its own transaction, so the newest committed records are in the chain and a
     # checkpoint that is due is there to read.
@@ -76,9 +84,19 @@ async def export(
     session: SessionDep,
     principal: Auditor,
     context: ContextDep,
-    registration_id: Annotated[str | None, Query(alias="registrationId")] = None,
-    page_size: Annotated[int, Query(alias="pageSize", ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
-    cursor: Annotated[str | None, Query()] = None,
+    registration_id: Annotated[
+        str | None, Query(description="The registration whose processing log to export.", alias="registrationId")
+    ] = None,
+    page_size: Annotated[
+        int,
+        Query(
+            description="How many items per page (at most the maximum shown).", alias="pageSize", ge=1, le=MAX_PAGE_SIZE
+        ),
+    ] = DEFAULT_PAGE_SIZE,
+    cursor: Annotated[
+        str | None,
+        Query(description="Where the page starts (from the previous page's next link); absent: the first."),
+    ] = None,
 ) -> LogboekPage:
     if registration_id is None:
         raise invalid_input([InvalidParam("registrationId", "a query needs a registration id", "required", "query")])

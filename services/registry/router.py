@@ -184,7 +184,13 @@ async def patch_registration(
     principal: Writer,
     context: ContextDep,
     registration_id: RegistrationId,
-    if_match: Annotated[str | None, Header(alias="If-Match")] = None,
+    if_match: Annotated[
+        str | None,
+        Header(
+            description="The ETag of the registration you read; a stale one is refused with 412, none with 428.",
+            alias="If-Match",
+        ),
+    ] = None,
 ) -> JSONResponse:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/merge-patch+json":
@@ -242,16 +248,40 @@ async def list_registrations(
     principal: Reader,
     context: ContextDep,
     work_municipality_code: Annotated[
-        str | None, Query(alias="workMunicipalityCode", pattern=MUNICIPALITY_CODE_PATTERN)
+        str | None,
+        Query(
+            description="Only registrations that work in this municipality (CBS code, GM followed by 4 digits).",
+            alias="workMunicipalityCode",
+            pattern=MUNICIPALITY_CODE_PATTERN,
+        ),
     ] = None,
     residence_municipality_code: Annotated[
-        str | None, Query(alias="residenceMunicipalityCode", pattern=MUNICIPALITY_CODE_PATTERN)
+        str | None,
+        Query(
+            description="Only registrations that live in this municipality (CBS code, GM followed by 4 digits).",
+            alias="residenceMunicipalityCode",
+            pattern=MUNICIPALITY_CODE_PATTERN,
+        ),
     ] = None,
-    status: Annotated[Literal["active", "departed"] | None, Query()] = None,
-    arrived_from: Annotated[date | None, Query(alias="arrivedFrom")] = None,
-    arrived_to: Annotated[date | None, Query(alias="arrivedTo")] = None,
-    page_size: Annotated[int, Query(alias="pageSize", ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
-    cursor: Annotated[str | None, Query()] = None,
+    status: Annotated[
+        Literal["active", "departed"] | None, Query(description="Only active or only departed registrations.")
+    ] = None,
+    arrived_from: Annotated[
+        date | None, Query(description="Only registrations that arrived on or after this date.", alias="arrivedFrom")
+    ] = None,
+    arrived_to: Annotated[
+        date | None, Query(description="Only registrations that arrived on or before this date.", alias="arrivedTo")
+    ] = None,
+    page_size: Annotated[
+        int,
+        Query(
+            description="How many items per page (at most the maximum shown).", alias="pageSize", ge=1, le=MAX_PAGE_SIZE
+        ),
+    ] = DEFAULT_PAGE_SIZE,
+    cursor: Annotated[
+        str | None,
+        Query(description="Where the page starts (from the previous page's next link); absent: the first."),
+    ] = None,
     field_set: FieldSetQuery = "summary",
 ) -> JSONResponse:
     service.check_field_set_allowed(context, field_set)
@@ -369,9 +399,19 @@ async def read_processing_log(
     session: SessionDep,
     principal: Auditor,
     context: ContextDep,
-    registration_id: Annotated[str | None, Query(alias="registrationId")] = None,
-    page_size: Annotated[int, Query(alias="pageSize", ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
-    cursor: Annotated[str | None, Query()] = None,
+    registration_id: Annotated[
+        str | None, Query(description="Only the entries about this registration.", alias="registrationId")
+    ] = None,
+    page_size: Annotated[
+        int,
+        Query(
+            description="How many items per page (at most the maximum shown).", alias="pageSize", ge=1, le=MAX_PAGE_SIZE
+        ),
+    ] = DEFAULT_PAGE_SIZE,
+    cursor: Annotated[
+        str | None,
+        Query(description="Where the page starts (from the previous page's next link); absent: the first."),
+    ] = None,
 ) -> ProcessingLogPage:
     if registration_id is None:
         raise invalid_input([InvalidParam("registrationId", "a query needs a registration id", "required", "query")])
@@ -469,9 +509,24 @@ async def list_municipalities(
     request: Request,
     session: SessionDep,
     _principal: CallerDep,
-    province_code: Annotated[str | None, Query(alias="provinceCode", pattern=PROVINCE_CODE_PATTERN)] = None,
-    page_size: Annotated[int, Query(alias="pageSize", ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
-    cursor: Annotated[str | None, Query()] = None,
+    province_code: Annotated[
+        str | None,
+        Query(
+            description="Only municipalities in this province (CBS code, PV followed by 2 digits).",
+            alias="provinceCode",
+            pattern=PROVINCE_CODE_PATTERN,
+        ),
+    ] = None,
+    page_size: Annotated[
+        int,
+        Query(
+            description="How many items per page (at most the maximum shown).", alias="pageSize", ge=1, le=MAX_PAGE_SIZE
+        ),
+    ] = DEFAULT_PAGE_SIZE,
+    cursor: Annotated[
+        str | None,
+        Query(description="Where the page starts (from the previous page's next link); absent: the first."),
+    ] = None,
 ) -> MunicipalityPage:
     after = cursor_value(cursor, "code")
     rows = await service.list_municipalities(session, province_code, after, page_size + 1)
@@ -487,7 +542,12 @@ async def list_municipalities(
     responses={404: problem_openapi_response("Unknown code.")},
 )
 async def get_municipality(
-    session: SessionDep, _principal: CallerDep, code: Annotated[str, Path(pattern=MUNICIPALITY_CODE_PATTERN)]
+    session: SessionDep,
+    _principal: CallerDep,
+    code: Annotated[
+        str,
+        Path(description="The municipality's CBS code (GM followed by 4 digits).", pattern=MUNICIPALITY_CODE_PATTERN),
+    ],
 ) -> MunicipalityRead:
     municipality = await service.get_municipality(session, code)
     if municipality is None:

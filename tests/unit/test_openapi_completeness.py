@@ -100,3 +100,10 @@ def test_etag_is_declared_on_the_single_resource_reads_and_changes(service_docs:
         for method, path in operations:
             response = service_docs[name]["paths"][path][method]["responses"]["200"]
             assert "ETag" in response.get("headers", {}), (name, method, path)
+
+
+def test_every_service_parameter_has_a_description(service_docs: dict[str, dict[str, Any]]) -> None:
+    for name, document in service_docs.items():
+        for method, path, op in _operations(document):
+            missing = [p["name"] for p in op.get("parameters", []) if not p.get("description")]
+            assert not missing, (name, method, path, missing)
