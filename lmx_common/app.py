@@ -186,9 +186,7 @@ class HealthStatus(BaseModel):
     checks: dict[str, str] = {}
 
 
-def _openapi_that_tells_the_truth(
-    app: FastAPI, token_url: str, proxied: bool = False
-) -> Callable[[], dict[str, Any]]:
+def _openapi_that_tells_the_truth(app: FastAPI, token_url: str, proxied: bool = False) -> Callable[[], dict[str, Any]]:
     """FastAPI documents 422 for validation; we answer 400 problem+json, 415 for a body not sent as JSON,
     401 and 403 for secured routes, and every path through the gateway may get its edge refusals (414, 431).
     A service's operations (``proxied``) may also get the gateway's own answers: 429, 502, 503, 504.

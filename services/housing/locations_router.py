@@ -200,7 +200,12 @@ _MERGE_PATCH_SCHEMA.pop("$defs", None)
         **SETS_ETAG,
         "requestBody": {
             "required": True,
-            "content": {"application/merge-patch+json": {"schema": _MERGE_PATCH_SCHEMA}},
+            "content": {
+                "application/merge-patch+json": {
+                    "schema": _MERGE_PATCH_SCHEMA,
+                    "example": {"beds": 140, "expectedOpeningDate": "2027-03-01"},
+                }
+            },
         },
     },
     responses={

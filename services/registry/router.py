@@ -30,6 +30,7 @@ from services.registry.dependencies import (
 from services.registry.idempotency import body_hash
 from services.registry.models import Registration
 from services.registry.schemas import (
+    REGISTRATION_CREATE_EXAMPLE,
     BsnSearch,
     BulkResult,
     DepartureCreate,
@@ -164,7 +165,11 @@ async def get_registration(
                     "schema": {
                         "type": "object",
                         "description": "RFC 7386 merge patch of " + ", ".join(fields.PATCHABLE) + ".",
-                    }
+                    },
+                    "example": {
+                        "work": {"municipalityCode": "GM1655", "employerKvkNumber": "12345678"},
+                        "expectedEndDate": "2026-12-31",
+                    },
                 }
             },
         },
@@ -327,6 +332,26 @@ async def search(
     return JSONResponse(page.model_dump(mode="json", by_alias=True), headers={"Cache-Control": "no-store"})
 
 
+_BULK_EXAMPLE_ROW = {
+    "bsn": "111222333",
+    "givenNames": "Anna Maria",
+    "surname": "Kowalska",
+    "dateOfBirth": "1994-05-17",
+    "nationality": "PL",
+    "registrationType": "rni",
+    "channel": "desk",
+    "residenceMunicipalityCode": "GM1655",
+    "residenceHouseNumber": "12",
+    "workMunicipalityCode": "GM1655",
+    "employerKvkNumber": "12345678",
+    "arrivalDate": "2026-03-01",
+}
+_BULK_CSV_EXAMPLE = (
+    ",".join(bulk.CSV_COLUMNS) + "\n" + ",".join(_BULK_EXAMPLE_ROW.get(c, "") for c in bulk.CSV_COLUMNS) + "\n"
+)
+_BULK_NDJSON_EXAMPLE = json.dumps(REGISTRATION_CREATE_EXAMPLE) + "\n"
+
+
 @router.post(
     "/registrations/bulk",
     operation_id="importRegistrations",
@@ -341,14 +366,18 @@ async def search(
                 "application/x-ndjson": {
                     "schema": {
                         "type": "string",
-                        "description": "One registration (as in POST /registrations) per line.",
-                    }
+                        "description": "One registration (as in POST /registrations) per line, e.g.\n"
+                        + _BULK_NDJSON_EXAMPLE,
+                    },
                 },
                 "text/csv": {
                     "schema": {
                         "type": "string",
-                        "description": "Header line with the columns: " + ", ".join(bulk.CSV_COLUMNS),
-                    }
+                        "description": "Header line with the columns: "
+                        + ", ".join(bulk.CSV_COLUMNS)
+                        + "; e.g.\n"
+                        + _BULK_CSV_EXAMPLE,
+                    },
                 },
             },
         },
