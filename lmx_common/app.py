@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -12,10 +13,12 @@ from typing import Any
 import httpx
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from lmx_common.auth import JwksKeySource, TokenVerifier
 from lmx_common.db import Database
+from lmx_common.etag import SETS_ETAG_KEY
 from lmx_common.logging import configure_logging
 from lmx_common.middleware import HeadAsGetMiddleware, RequestContextMiddleware
 from lmx_common.problems import PROBLEM_MEDIA_TYPE, ProblemError, install_problem_handlers
@@ -72,6 +75,62 @@ API_VERSION_HEADER: dict[str, Any] = {
     "required": True,
     "schema": {"type": "string", "example": "1.0.0"},
 }
+RESPONSE_HEADERS: dict[str, dict[str, Any]] = {
+    "Location": {
+        "description": "Where the created resource is read (a path, through the gateway when called through it).",
+        "schema": {"type": "string", "format": "uri-reference", "example": "/registry/v1/registrations/abc123"},
+    },
+    "ETag": {
+        "description": "The version of the resource as answered: send it as If-Match to change it (RFC 9110 8.8.3).",
+        "schema": {"type": "string", "example": '"3"'},
+    },
+    "Retry-After": {
+        "description": "Seconds to wait before trying again (RFC 9110 10.2.3).",
+        "schema": {"type": "integer", "minimum": 0, "example": 5},
+    },
+}
+# Answered by the gateway for every call it proxies (gateway/proxy.py, gateway/edge.py).
+_GATEWAY_STATUSES = {
+    "429": "Too many requests for this client; try again after the seconds in Retry-After.",
+    "502": "The gateway got no valid answer from the service.",
+    "503": "The service is unavailable or overloaded (circuit open, queue full); try again after Retry-After.",
+    "504": "The service did not answer in time.",
+}
+_RETRY_AFTER_STATUSES = ("429", "503")
+
+
+def operation_id(route: APIRoute) -> str:
+    """The operationId of a route: its endpoint function's name in lowerCamelCase (``create_registration``
+    becomes ``createRegistration``); unique within each document (tests/unit/test_openapi_completeness.py).
+    """
+    head, *rest = route.name.strip("_").split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest if part)
+
+
+_LOWER_CAMEL = re.compile(r"^[a-z][a-zA-Z0-9]*$")
+
+
+def _declare_response_headers(operation: dict[str, Any], sets_etag: bool) -> set[str]:
+    """Location on 201, ETag on the successes of routes that set it, Retry-After on 429 and 503: each a
+    reference to ``components.headers`` (not required: not every answer of the status carries it).
+    Answers the names referenced."""
+    used: set[str] = set()
+    for status, response in operation.get("responses", {}).items():
+        if "$ref" in response:
+            continue
+        wanted = []
+        if status == "201":
+            wanted.append("Location")
+        if sets_etag and status in ("200", "201"):
+            wanted.append("ETag")
+        if status in _RETRY_AFTER_STATUSES:
+            wanted.append("Retry-After")
+        for name in wanted:
+            response.setdefault("headers", {}).setdefault(name, {"$ref": f"#/components/headers/{name}"})
+        used.update(wanted)
+    return used
+
+
 # Refused by the gateway's edge before any handler runs (gateway/edge.py): no version header is promised.
 _EDGE_STATUSES = ("414", "431")
 
@@ -127,9 +186,12 @@ class HealthStatus(BaseModel):
     checks: dict[str, str] = {}
 
 
-def _openapi_that_tells_the_truth(app: FastAPI, token_url: str) -> Callable[[], dict[str, Any]]:
+def _openapi_that_tells_the_truth(app: FastAPI, token_url: str, proxied: bool = False) -> Callable[[], dict[str, Any]]:
     """FastAPI documents 422 for validation; we answer 400 problem+json, 415 for a body not sent as JSON,
     401 and 403 for secured routes, and every path through the gateway may get its edge refusals (414, 431).
+    A service's operations (``proxied``) may also get the gateway's own answers: 429, 502, 503, 504.
+    An operation with path parameters may answer 404. Location, ETag and Retry-After are declared where
+    they are sent.
 
     Each operation's security requirement comes from its route's scope declaration.
     """
@@ -144,6 +206,7 @@ def _openapi_that_tells_the_truth(app: FastAPI, token_url: str) -> Callable[[], 
         schemas = schema["components"]["schemas"]
         for name in ("HTTPValidationError", "ValidationError"):
             schemas.pop(name, None)
+        used_headers: set[str] = set()
         for path_item in schema.get("paths", {}).values():
             for operation in path_item.values():
                 responses = operation.setdefault("responses", {})
@@ -162,10 +225,19 @@ def _openapi_that_tells_the_truth(app: FastAPI, token_url: str) -> Callable[[], 
                 # The gateway's edge refuses these before routing, on every path (gateway/edge.py).
                 responses.setdefault("414", _problem_ref("The path and query are longer than the gateway accepts."))
                 responses.setdefault("431", _problem_ref("Too many or too large request headers for the gateway."))
+                if any(p.get("in") == "path" for p in operation.get("parameters", [])):
+                    responses.setdefault("404", _problem_ref("No such resource (or not one this client may see)."))
+                if proxied:
+                    for status, description in _GATEWAY_STATUSES.items():
+                        responses.setdefault(status, _problem_ref(description))
+                used_headers |= _declare_response_headers(operation, bool(operation.pop(SETS_ETAG_KEY, False)))
                 _declare_version_header(responses)
+                operation["responses"] = dict(sorted(responses.items()))
                 if not operation.get("description") and operation.get("summary"):
                     operation["description"] = operation["summary"] + "."
-        schema["components"].setdefault("headers", {})["API-Version"] = API_VERSION_HEADER
+        headers = schema["components"].setdefault("headers", {})
+        headers["API-Version"] = API_VERSION_HEADER
+        headers.update({name: header for name, header in RESPONSE_HEADERS.items() if name in used_headers})
         _hoist_formats(schema)
         _define_tags(schema)
         # Relative: the document's own origin (the gateway's document lists none of its own otherwise).
@@ -189,6 +261,7 @@ def build_app(
     app_class: type[FastAPI] = FastAPI,
     token_url: str = "/oauth/token",  # noqa: S107 - a URL, not a secret
     context_options: dict[str, Any] | None = None,
+    proxied: bool = False,
 ) -> FastAPI:
     """What every component shares: problem handlers, headers, public OpenAPI, liveness and readiness."""
     app = app_class(
@@ -202,6 +275,7 @@ def build_app(
         docs_url=None,
         redoc_url=None,
         servers=servers,
+        generate_unique_id_function=operation_id,
     )
     app.state.readiness_checks = {}
     install_problem_handlers(app)
@@ -210,7 +284,7 @@ def build_app(
     app.add_middleware(RequestContextMiddleware, api_version=version, **(context_options or {}))
     for router in routers:
         app.include_router(router)
-    app.openapi = _openapi_that_tells_the_truth(app, token_url)  # type: ignore[method-assign]
+    app.openapi = _openapi_that_tells_the_truth(app, token_url, proxied)  # type: ignore[method-assign]
 
     @app.get(openapi_path, include_in_schema=False)
     async def openapi_document() -> JSONResponse:
@@ -325,6 +399,7 @@ def create_service_app(
             "cursor_key": settings.cursor_key,
         },
         token_url=settings.token_issuer.rstrip("/") + "/oauth/token",
+        proxied=True,
         servers=servers,
     )
     document = app.openapi

@@ -37,3 +37,9 @@ def check_if_match(if_match: str | None, version: int, *, required: bool = True,
     current = etag(version)
     if not if_match_passes(if_match, current):
         raise precondition_failed(current, what)
+
+
+# A route whose answers carry its resource's ETag says so in its OpenAPI (``openapi_extra=SETS_ETAG``, or
+# merged into its other extras): the post-processing in lmx_common/app.py declares the header and drops the key.
+SETS_ETAG_KEY = "x-lmx-sets-etag"
+SETS_ETAG: dict[str, bool] = {SETS_ETAG_KEY: True}

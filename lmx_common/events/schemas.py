@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from lmx_common.pagination import Page, PageLinks
 from lmx_common.schemas import CamelModel
@@ -33,6 +33,12 @@ class EventFeed(CamelModel):
 
 
 class SubscriptionCreate(CamelModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"callbackUrl": "https://example.nl/hooks/lmx", "eventTypes": ["certificate.status-changed"]}]
+        }
+    )
+
     callback_url: str = Field(max_length=2000, examples=["https://example.nl/hooks/lmx"])
     event_types: list[str] = Field(examples=[["certificate.status-changed"]])
 
@@ -84,6 +90,8 @@ class DeliveryList(Page[DeliveryRead]):
 
 class ReplayCreate(CamelModel):
     """Which dead-lettered deliveries to send again; all of them when ``eventIds`` is absent."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"eventIds": ["3f1e2d4c-5b6a-4789-8abc-def012345678"]}]})
 
     event_ids: list[str] | None = Field(default=None, max_length=1000)
 

@@ -97,7 +97,9 @@ def subscriptions_router(models: EventModels, *, require_https: bool = False) ->
     async def owned_subscription(
         caller: EventReaderDep,
         session: SessionDep,
-        subscription_id: Annotated[str, Path(alias="subscriptionId", max_length=36)],
+        subscription_id: Annotated[
+            str, Path(description="The subscription's id.", alias="subscriptionId", max_length=36)
+        ],
     ) -> SubscriptionColumns:
         row = await store.owned_subscription(session, models, subscription_id, caller.client_id)
         if row is None:
@@ -167,10 +169,21 @@ def subscriptions_router(models: EventModels, *, require_https: bool = False) ->
         session: SessionDep,
         request: Request,
         delivery_status: Annotated[
-            str | None, Query(alias="status", pattern="^(pending|delivered|dead-lettered)$")
+            str | None,
+            Query(
+                description="Only deliveries in this state.",
+                alias="status",
+                pattern="^(pending|delivered|dead-lettered)$",
+            ),
         ] = None,
-        cursor: Annotated[str | None, Query()] = None,
-        page_size: Annotated[int, Query(alias="pageSize", ge=1, le=500)] = 100,
+        cursor: Annotated[
+            str | None,
+            Query(description="Where the page starts (from the previous page's next link); absent: the first."),
+        ] = None,
+        page_size: Annotated[
+            int,
+            Query(description="How many items per page (at most the maximum shown).", alias="pageSize", ge=1, le=500),
+        ] = 100,
     ) -> DeliveryList:
         after = decode_position(cursor, "cursor")
         rows = await store.deliveries_page(
@@ -196,6 +209,7 @@ def subscriptions_router(models: EventModels, *, require_https: bool = False) ->
 
     @router.post(
         "/subscriptions/{subscriptionId}/replays",
+        operation_id="replayDeliveries",
         status_code=status.HTTP_202_ACCEPTED,
         response_model=ReplayRead,
         responses=NOT_FOUND,

@@ -18,8 +18,8 @@ ReportWriterDep = Annotated[Principal, Depends(require_scopes(Scope.REPORTS_WRIT
 SummaryReaderDep = Annotated[Principal, Depends(require_scopes(Scope.CERTIFICATION_READ, Scope.REPORTS_READ))]
 
 KvkPath = Annotated[str, Path(alias="kvkNumber", pattern=KVK_NUMBER_PATTERN, description="KvK number, 8 digits (0-9).")]
-CertificateIdPath = Annotated[str, Path(alias="certificateId", max_length=36)]
-ReportIdPath = Annotated[str, Path(alias="reportId", max_length=36)]
+CertificateIdPath = Annotated[str, Path(description="The certificate's id.", alias="certificateId", max_length=36)]
+ReportIdPath = Annotated[str, Path(description="The abuse report's id.", alias="reportId", max_length=36)]
 IfMatchHeader = Annotated[
     str | None, Header(alias="If-Match", description="The ETag you read; a stale one is refused with 412.")
 ]

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from lmx_common import problems
 from lmx_common.auth import current_principal
-from lmx_common.etag import etag
+from lmx_common.etag import SETS_ETAG, etag
 from lmx_common.pagination import cursor_value, cut_page
 from lmx_common.problems import problem_openapi_response
 from lmx_common.validation import KVK_NUMBER_PATTERN, MUNICIPALITY_CODE_PATTERN
@@ -66,7 +66,9 @@ from services.certification.schemas import (
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(current_principal)])
 
-PageSize = Annotated[int, Query(alias="pageSize", ge=1, le=500)]
+PageSize = Annotated[
+    int, Query(description="How many items per page (at most the maximum shown).", alias="pageSize", ge=1, le=500)
+]
 Cursor = Annotated[str | None, Query(description="The `next` cursor of the previous page.")]
 
 
@@ -128,7 +130,7 @@ async def list_organisations(
     _caller: ReaderDep,
     session: SessionDep,
     request: Request,
-    kind: Annotated[OrganisationKind | None, Query()] = None,
+    kind: Annotated[OrganisationKind | None, Query(description="Only organisations of this kind.")] = None,
     cursor: Cursor = None,
     page_size: PageSize = 50,
 ) -> OrganisationList:
@@ -238,6 +240,7 @@ def _change(row: CertificateStatusChange) -> StatusChangeRead:
 
 @router.post(
     "/certificates",
+    openapi_extra=SETS_ETAG,
     status_code=status.HTTP_201_CREATED,
     response_model=CertificateRead,
     tags=["certificates"],
@@ -268,9 +271,18 @@ async def list_certificates(
     _caller: ReaderDep,
     session: SessionDep,
     request: Request,
-    kvk_number: Annotated[str | None, Query(alias="kvkNumber", pattern=KVK_NUMBER_PATTERN)] = None,
-    scheme: Annotated[SchemeCode | None, Query()] = None,
-    certificate_status: Annotated[CertificateStatus | None, Query(alias="status")] = None,
+    kvk_number: Annotated[
+        str | None,
+        Query(
+            description="The organisation's KvK (Chamber of Commerce) number, 8 digits.",
+            alias="kvkNumber",
+            pattern=KVK_NUMBER_PATTERN,
+        ),
+    ] = None,
+    scheme: Annotated[SchemeCode | None, Query(description="Only certificates of this certification scheme.")] = None,
+    certificate_status: Annotated[
+        CertificateStatus | None, Query(description="Only certificates in this status.", alias="status")
+    ] = None,
     cursor: Cursor = None,
     page_size: PageSize = 50,
 ) -> CertificateList:
@@ -290,6 +302,7 @@ async def list_certificates(
 
 @router.get(
     "/certificates/{certificateId}",
+    openapi_extra=SETS_ETAG,
     response_model=CertificateRead,
     tags=["certificates"],
     summary="One certificate (with its ETag)",
@@ -321,6 +334,7 @@ async def list_status_changes(
 
 @router.post(
     "/certificates/{certificateId}/status-changes",
+    openapi_extra=SETS_ETAG,
     status_code=status.HTTP_201_CREATED,
     response_model=StatusChangeRead,
     tags=["certificates"],
@@ -393,6 +407,7 @@ async def _report(session: SessionDep, row: Report, response: Response) -> Repor
 
 @router.post(
     "/reports",
+    openapi_extra=SETS_ETAG,
     status_code=status.HTTP_201_CREATED,
     response_model=ReportRead,
     tags=["reports"],
@@ -429,9 +444,25 @@ async def list_reports(
     caller: ReportReaderDep,
     session: SessionDep,
     request: Request,
-    kvk_number: Annotated[str | None, Query(alias="kvkNumber", pattern=KVK_NUMBER_PATTERN)] = None,
-    report_status: Annotated[ReportStatus | None, Query(alias="status")] = None,
-    municipality_code: Annotated[str | None, Query(alias="municipalityCode", pattern=MUNICIPALITY_CODE_PATTERN)] = None,
+    kvk_number: Annotated[
+        str | None,
+        Query(
+            description="The organisation's KvK (Chamber of Commerce) number, 8 digits.",
+            alias="kvkNumber",
+            pattern=KVK_NUMBER_PATTERN,
+        ),
+    ] = None,
+    report_status: Annotated[
+        ReportStatus | None, Query(description="Only reports in this status.", alias="status")
+    ] = None,
+    municipality_code: Annotated[
+        str | None,
+        Query(
+            description="Only reports about this municipality (CBS code, GM followed by 4 digits).",
+            alias="municipalityCode",
+            pattern=MUNICIPALITY_CODE_PATTERN,
+        ),
+    ] = None,
     cursor: Cursor = None,
     page_size: PageSize = 50,
 ) -> ReportList:
@@ -452,6 +483,7 @@ async def list_reports(
 
 @router.get(
     "/reports/{reportId}",
+    openapi_extra=SETS_ETAG,
     response_model=ReportRead,
     tags=["reports"],
     summary="One report with its follow-up notes (only for those who may see it; others 404)",
@@ -466,6 +498,7 @@ async def read_report(
 
 @router.post(
     "/reports/{reportId}/notes",
+    openapi_extra=SETS_ETAG,
     status_code=status.HTTP_201_CREATED,
     response_model=ReportRead,
     tags=["reports"],

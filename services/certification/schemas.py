@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, ConfigDict, Field
 
 from lmx_common.pagination import Page
 from lmx_common.schemas import CamelInput, CamelModel
@@ -53,6 +53,18 @@ class SchemeList(CamelModel):
 
 
 class OrganisationCreate(CamelInput):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "kvkNumber": "81234567",
+                    "name": "Flex Uitzend West-Brabant B.V.",
+                    "kinds": ["employment-agency", "landlord"],
+                }
+            ]
+        }
+    )
+
     kvk_number: KvkNumber
     name: str = Field(min_length=1, max_length=200, examples=["Flex Uitzend West-Brabant B.V."])
     kinds: list[OrganisationKind] = Field(min_length=1, max_length=3)
@@ -71,6 +83,21 @@ class OrganisationList(Page[OrganisationRead]):
 
 class CertificateCreate(CamelInput):
     """A new certificate starts as ``applied``; its history starts with that entry."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "kvkNumber": "81234567",
+                    "scheme": "snf-housing",
+                    "certificateNumber": "SNF-2026-0042",
+                    "validFrom": "2026-01-01",
+                    "validUntil": "2027-12-31",
+                    "housingLocationIds": ["wb-gm1655-01"],
+                }
+            ]
+        }
+    )
 
     kvk_number: KvkNumber
     scheme: SchemeCode
@@ -103,6 +130,14 @@ class CertificateList(Page[CertificateRead]):
 
 
 class StatusChangeCreate(CamelInput):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"status": "suspended", "reason": "Audit found repeated underpayment.", "effectiveDate": "2026-02-01"}
+            ]
+        }
+    )
+
     status: CertificateStatus
     reason: str = Field(min_length=1, max_length=1000, examples=["Audit found repeated underpayment."])
     effective_date: PastDate | None = Field(
@@ -154,6 +189,21 @@ class OrganisationStatus(CamelModel):
 class ReportCreate(CamelInput):
     """About an organisation and/or a housing location; at least one of the two."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "kvkNumber": "81234567",
+                    "housingLocationId": "wb-gm1655-01",
+                    "municipalityCode": "GM1655",
+                    "category": "overcrowding",
+                    "description": "Eight people share a room meant for four.",
+                    "observedOn": "2026-02-10",
+                }
+            ]
+        }
+    )
+
     kvk_number: KvkNumber | None = Field(default=None)
     housing_location_id: HousingLocationId | None = Field(default=None)
     municipality_code: MunicipalityCode = Field(description="Where the abuse happens.")
@@ -164,6 +214,14 @@ class ReportCreate(CamelInput):
 
 class ReportNoteCreate(CamelInput):
     """A dated follow-up note, optionally moving the report to the next status."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"note": "Inspection planned with the municipality.", "date": "2026-02-12", "status": "investigating"}
+            ]
+        }
+    )
 
     note: str = Field(min_length=1, max_length=5000)
     date: PastDate | None = Field(default=None, description="Today when absent.")

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from lmx_common import problems
 from lmx_common.auth import current_principal
-from lmx_common.etag import check_if_match, etag
+from lmx_common.etag import SETS_ETAG, check_if_match, etag
 from lmx_common.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, cursor_value, cut_page
 from lmx_common.problems import InvalidParam, ProblemError, invalid_input, problem_openapi_response, validation_params
 from lmx_common.validation import LOCATION_ID_PATTERN, MUNICIPALITY_CODE_PATTERN, REGION_CODE_PATTERN
@@ -35,8 +35,13 @@ from services.housing.schemas import (
 )
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(current_principal)])
-LocationIdPath = Annotated[str, Path(alias="housingLocationId", pattern=LOCATION_ID_PATTERN)]
-EconomicIdPath = Annotated[str, Path(alias="economicLocationId", pattern=LOCATION_ID_PATTERN)]
+LocationIdPath = Annotated[
+    str, Path(description="The housing location's id.", alias="housingLocationId", pattern=LOCATION_ID_PATTERN)
+]
+EconomicIdPath = Annotated[
+    str,
+    Path(description="The regional economic location's id.", alias="economicLocationId", pattern=LOCATION_ID_PATTERN),
+]
 IfMatch = Annotated[str | None, Header(alias="If-Match", description="The ETag of the version you read.")]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: problem_openapi_response("No such location.")}
 FORBIDDEN_CONFLICT: dict[int | str, dict[str, Any]] = {
@@ -79,6 +84,7 @@ async def _existing(session: Any, location_id: str, for_update: bool = False) ->
 
 @router.post(
     "/housing-locations",
+    openapi_extra=SETS_ETAG,
     status_code=201,
     response_model=HousingLocationRead,
     tags=["housing-locations"],
@@ -105,12 +111,40 @@ async def list_housing_locations(
     session: SessionDep,
     settings: SettingsDep,
     _principal: Reader,
-    municipality_code: Annotated[str | None, Query(alias="municipalityCode", pattern=MUNICIPALITY_CODE_PATTERN)] = None,
-    region_code: Annotated[str | None, Query(alias="regionCode", pattern=REGION_CODE_PATTERN)] = None,
-    status: Annotated[PipelineStatus | None, Query()] = None,
-    at_risk: Annotated[bool | None, Query(alias="atRisk")] = None,
-    page_size: Annotated[int, Query(alias="pageSize", ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
-    cursor: Annotated[str | None, Query()] = None,
+    municipality_code: Annotated[
+        str | None,
+        Query(
+            description="Only locations in this municipality (CBS code, GM followed by 4 digits).",
+            alias="municipalityCode",
+            pattern=MUNICIPALITY_CODE_PATTERN,
+        ),
+    ] = None,
+    region_code: Annotated[
+        str | None,
+        Query(
+            description="Only locations (or economic locations) in this region.",
+            alias="regionCode",
+            pattern=REGION_CODE_PATTERN,
+        ),
+    ] = None,
+    status: Annotated[PipelineStatus | None, Query(description="Only locations in this pipeline status.")] = None,
+    at_risk: Annotated[
+        bool | None,
+        Query(
+            description="true: only locations whose landlord lost its certificate; false: only the others.",
+            alias="atRisk",
+        ),
+    ] = None,
+    page_size: Annotated[
+        int,
+        Query(
+            description="How many items per page (at most the maximum shown).", alias="pageSize", ge=1, le=MAX_PAGE_SIZE
+        ),
+    ] = DEFAULT_PAGE_SIZE,
+    cursor: Annotated[
+        str | None,
+        Query(description="Where the page starts (from the previous page's next link); absent: the first."),
+    ] = None,
 ) -> HousingLocationPage:
     after = cursor_value(cursor, "id")
     codes: list[str] | None = None
@@ -137,6 +171,7 @@ async def list_housing_locations(
 
 @router.get(
     "/housing-locations/{housingLocationId}",
+    openapi_extra=SETS_ETAG,
     response_model=HousingLocationRead,
     tags=["housing-locations"],
     summary="One housing location",
@@ -162,10 +197,16 @@ _MERGE_PATCH_SCHEMA.pop("$defs", None)
     tags=["housing-locations"],
     summary="Change a location's facts (JSON merge patch; If-Match required)",
     openapi_extra={
+        **SETS_ETAG,
         "requestBody": {
             "required": True,
-            "content": {"application/merge-patch+json": {"schema": _MERGE_PATCH_SCHEMA}},
-        }
+            "content": {
+                "application/merge-patch+json": {
+                    "schema": _MERGE_PATCH_SCHEMA,
+                    "example": {"beds": 140, "expectedOpeningDate": "2027-03-01"},
+                }
+            },
+        },
     },
     responses={
         **NOT_FOUND,
@@ -202,6 +243,7 @@ async def patch_housing_location(
 
 @router.post(
     "/housing-locations/{housingLocationId}/status-changes",
+    openapi_extra=SETS_ETAG,
     response_model=HousingLocationRead,
     tags=["housing-locations"],
     summary="Move a location along the pipeline (forward only, or to closed)",
@@ -283,6 +325,7 @@ async def _economic_response(
 
 @router.post(
     "/economic-locations",
+    openapi_extra=SETS_ETAG,
     status_code=201,
     response_model=EconomicLocationRead,
     tags=["economic-locations"],
@@ -305,7 +348,14 @@ async def create_economic_location(
 async def list_economic_locations(
     session: SessionDep,
     _principal: Reader,
-    region_code: Annotated[str | None, Query(alias="regionCode", pattern=REGION_CODE_PATTERN)] = None,
+    region_code: Annotated[
+        str | None,
+        Query(
+            description="Only locations (or economic locations) in this region.",
+            alias="regionCode",
+            pattern=REGION_CODE_PATTERN,
+        ),
+    ] = None,
 ) -> EconomicLocationList:
     rows = await repository.economic_locations(session, region_code)
     keys = await repository.keys_of(session, [r.id for r in rows])
@@ -314,6 +364,7 @@ async def list_economic_locations(
 
 @router.get(
     "/economic-locations/{economicLocationId}",
+    openapi_extra=SETS_ETAG,
     response_model=EconomicLocationRead,
     tags=["economic-locations"],
     summary="One regional economic location",
@@ -330,6 +381,7 @@ async def get_economic_location(
 
 @router.put(
     "/economic-locations/{economicLocationId}/keys",
+    openapi_extra=SETS_ETAG,
     response_model=EconomicLocationRead,
     tags=["economic-locations"],
     summary="Replace the distribution keys (they sum to 1; If-Match required)",

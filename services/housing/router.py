@@ -13,14 +13,37 @@ from services.housing.dependencies import FairShareReader, GatewayDep, Reader, S
 from services.housing.schemas import AtRiskReport, FairShareReport, RegionList, RegionRead
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(current_principal)])
-RegionCode = Annotated[str | None, Query(alias="regionCode", pattern=REGION_CODE_PATTERN)]
-ProvinceCode = Annotated[str | None, Query(alias="provinceCode", pattern=PROVINCE_CODE_PATTERN)]
-MunicipalityCode = Annotated[str | None, Query(alias="municipalityCode", pattern=MUNICIPALITY_CODE_PATTERN)]
+RegionCode = Annotated[
+    str | None,
+    Query(
+        description="Code of the housing region (labour-market region) to filter on.",
+        alias="regionCode",
+        pattern=REGION_CODE_PATTERN,
+    ),
+]
+ProvinceCode = Annotated[
+    str | None,
+    Query(
+        description="CBS province code (PV followed by 2 digits).", alias="provinceCode", pattern=PROVINCE_CODE_PATTERN
+    ),
+]
+MunicipalityCode = Annotated[
+    str | None,
+    Query(
+        description="CBS municipality code (GM followed by 4 digits).",
+        alias="municipalityCode",
+        pattern=MUNICIPALITY_CODE_PATTERN,
+    ),
+]
 
 
 @router.get("/regions", response_model=RegionList, tags=["regions"], summary="Regions and provinces")
 async def list_regions(
-    session: SessionDep, kind: Annotated[Literal["region", "province"] | None, Query()] = None
+    session: SessionDep,
+    kind: Annotated[
+        Literal["region", "province"] | None,
+        Query(description="Only regions of this kind (housing region or province)."),
+    ] = None,
 ) -> RegionList:
     rows = await repository.regions_with_members(session, kind=kind)
     return RegionList(
@@ -39,7 +62,7 @@ async def list_regions(
     responses={404: problem_openapi_response("Unknown region.")},
 )
 async def get_region(
-    session: SessionDep, code: Annotated[str, Path(pattern=REGION_CODE_PATTERN)]
+    session: SessionDep, code: Annotated[str, Path(description="The region's code.", pattern=REGION_CODE_PATTERN)]
 ) -> RegionRead:
     rows = await repository.regions_with_members(session, code=code)
     if not rows:

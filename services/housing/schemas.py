@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, StrictFloat, StrictInt
+from pydantic import ConfigDict, Field, StrictFloat, StrictInt
 
 from lmx_common.pagination import Page
 from lmx_common.schemas import CamelInput, CamelModel
@@ -69,13 +69,15 @@ class HousingLocationCreate(CamelInput):
 
     id: LocationId | None = Field(default=None, description="Chosen by the municipality; generated when absent.")
     municipality_code: MunicipalityCode | None = Field(default=None, description="The caller's own when absent.")
-    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    name: Annotated[str, Field(min_length=1, max_length=200, examples=["Logeerhuis Havenweg"])] | None = None
     address: Address
-    kind: Kind
-    form: Form
-    beds: Annotated[StrictInt, Field(ge=1, le=100_000)]
+    kind: Kind = Field(examples=["mid-stay"])
+    form: Form = Field(examples=["clustered"])
+    beds: Annotated[StrictInt, Field(ge=1, le=100_000, examples=[120])]
     landlord_kvk_number: KvkNumber
-    status: Literal["planned", "permit-granted", "under-construction", "operational"] = "planned"
+    status: Literal["planned", "permit-granted", "under-construction", "operational"] = Field(
+        default="planned", examples=["planned"]
+    )
     status_date: date | None = Field(default=None, description="When the location reached its status; today if absent.")
     expected_opening_date: date | None = None
 
@@ -93,6 +95,8 @@ class HousingLocationUpdate(CamelInput):
 
 
 class StatusChangeCreate(CamelInput):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "permit-granted", "date": "2026-02-01"}]})
+
     status: PipelineStatus
     date: Day | None = Field(default=None, description="When it happened; today if absent. Not in the future.")
 
@@ -148,6 +152,8 @@ class HousingLocationPage(Page[HousingLocationRead]):
 
 
 class OccupancyReportCreate(CamelInput):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"date": "2026-02-01", "occupiedBeds": 96}]})
+
     date: Day
     occupied_beds: Annotated[StrictInt, Field(ge=0)]
 
@@ -174,6 +180,23 @@ class DistributionKeyItem(CamelInput):
 
 
 class EconomicLocationCreate(CamelInput):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "wb-moerdijk-port",
+                    "name": "Haven Moerdijk",
+                    "regionCode": "west-brabant",
+                    "hostMunicipalityCode": "GM1709",
+                    "keys": [
+                        {"municipalityCode": "GM1709", "share": 0.6},
+                        {"municipalityCode": "GM1655", "share": 0.4},
+                    ],
+                }
+            ]
+        }
+    )
+
     id: LocationId
     name: Annotated[str, Field(min_length=1, max_length=200)]
     region_code: RegionCode
@@ -182,6 +205,14 @@ class EconomicLocationCreate(CamelInput):
 
 
 class DistributionKeysReplace(CamelInput):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"keys": [{"municipalityCode": "GM1709", "share": 0.5}, {"municipalityCode": "GM1655", "share": 0.5}]}
+            ]
+        }
+    )
+
     keys: Annotated[list[DistributionKeyItem], Field(min_length=1, max_length=500)]
 
 

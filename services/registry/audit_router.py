@@ -28,6 +28,7 @@ def _key(setting: str) -> audit.AuditKey:
 
 @router.get(
     "/checkpoints",
+    operation_id="listProcessingLogCheckpoints",
     response_model=CheckpointPage,
     summary="Signed checkpoints of the processing log's hash chain (count, head hash, signature)",
 )
@@ -37,8 +38,16 @@ async def list_checkpoints(
     database: DatabaseDep,
     settings: SettingsDep,
     principal: AuditReader,
-    page_size: Annotated[int, Query(alias="pageSize", ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
-    cursor: Annotated[str | None, Query()] = None,
+    page_size: Annotated[
+        int,
+        Query(
+            description="How many items per page (at most the maximum shown).", alias="pageSize", ge=1, le=MAX_PAGE_SIZE
+        ),
+    ] = DEFAULT_PAGE_SIZE,
+    cursor: Annotated[
+        str | None,
+        Query(description="Where the page starts (from the previous page's next link); absent: the first."),
+    ] = None,
 ) -> CheckpointPage:
     # Seal first, in its own transaction, so the newest committed records are in the chain and a
     # checkpoint that is due is there to read.
@@ -52,6 +61,7 @@ async def list_checkpoints(
 
 @router.get(
     "/checkpoints/public-key",
+    operation_id="getCheckpointPublicKey",
     response_model=PublicKeySet,
     summary="The public key that verifies the checkpoints (JWK set, Ed25519); any valid token",
 )
@@ -61,6 +71,7 @@ async def public_key(settings: SettingsDep, caller: CallerDep) -> dict[str, Any]
 
 @router.get(
     "/export",
+    operation_id="exportProcessingLog",
     response_model=LogboekPage,
     summary="A person's processing log in the fields of Logboek Dataverwerkingen",
     responses={
@@ -73,9 +84,19 @@ async def export(
     session: SessionDep,
     principal: Auditor,
     context: ContextDep,
-    registration_id: Annotated[str | None, Query(alias="registrationId")] = None,
-    page_size: Annotated[int, Query(alias="pageSize", ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
-    cursor: Annotated[str | None, Query()] = None,
+    registration_id: Annotated[
+        str | None, Query(description="The registration whose processing log to export.", alias="registrationId")
+    ] = None,
+    page_size: Annotated[
+        int,
+        Query(
+            description="How many items per page (at most the maximum shown).", alias="pageSize", ge=1, le=MAX_PAGE_SIZE
+        ),
+    ] = DEFAULT_PAGE_SIZE,
+    cursor: Annotated[
+        str | None,
+        Query(description="Where the page starts (from the previous page's next link); absent: the first."),
+    ] = None,
 ) -> LogboekPage:
     if registration_id is None:
         raise invalid_input([InvalidParam("registrationId", "a query needs a registration id", "required", "query")])

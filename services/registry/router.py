@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from lmx_common.auth import CallerDep
-from lmx_common.etag import etag
+from lmx_common.etag import SETS_ETAG, etag
 from lmx_common.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, cursor_value, cut_page, links_after, page_links
 from lmx_common.problems import InvalidParam, ProblemError, invalid_input, problem_openapi_response
 from lmx_common.routes import MAX_BODY_EXTENSION
@@ -30,6 +30,7 @@ from services.registry.dependencies import (
 from services.registry.idempotency import body_hash
 from services.registry.models import Registration
 from services.registry.schemas import (
+    REGISTRATION_CREATE_EXAMPLE,
     BsnSearch,
     BulkResult,
     DepartureCreate,
@@ -100,7 +101,7 @@ def _registration_response(
     response_model=RegistrationRead,
     tags=["registrations"],
     summary="Register a labour migrant",
-    openapi_extra=ACTIVITY_PARAMETER,
+    openapi_extra={**ACTIVITY_PARAMETER, **SETS_ETAG},
     responses={
         403: problem_openapi_response(
             "The caller may not register (this migrant), or names no processing activity that covers it."
@@ -139,7 +140,7 @@ async def create_registration(
     response_model=RegistrationRead,
     tags=["registrations"],
     summary="One registration",
-    openapi_extra=ACTIVITY_PARAMETER,
+    openapi_extra={**ACTIVITY_PARAMETER, **SETS_ETAG},
     responses={**NOT_FOUND, **PERSON_LEVEL},
 )
 async def get_registration(
@@ -155,6 +156,7 @@ async def get_registration(
     tags=["registrations"],
     summary="Change a registration (JSON merge patch)",
     openapi_extra={
+        **SETS_ETAG,
         **ACTIVITY_PARAMETER,
         "requestBody": {
             "required": True,
@@ -163,7 +165,11 @@ async def get_registration(
                     "schema": {
                         "type": "object",
                         "description": "RFC 7386 merge patch of " + ", ".join(fields.PATCHABLE) + ".",
-                    }
+                    },
+                    "example": {
+                        "work": {"municipalityCode": "GM1655", "employerKvkNumber": "12345678"},
+                        "expectedEndDate": "2026-12-31",
+                    },
                 }
             },
         },
@@ -183,7 +189,13 @@ async def patch_registration(
     principal: Writer,
     context: ContextDep,
     registration_id: RegistrationId,
-    if_match: Annotated[str | None, Header(alias="If-Match")] = None,
+    if_match: Annotated[
+        str | None,
+        Header(
+            description="The ETag of the registration you read; a stale one is refused with 412, none with 428.",
+            alias="If-Match",
+        ),
+    ] = None,
 ) -> JSONResponse:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/merge-patch+json":
@@ -207,10 +219,11 @@ async def patch_registration(
 
 @router.post(
     "/registrations/{registrationId}/departure",
+    operation_id="recordDeparture",
     response_model=RegistrationRead,
     tags=["registrations"],
     summary="Record a departure (status becomes departed)",
-    openapi_extra=ACTIVITY_PARAMETER,
+    openapi_extra={**ACTIVITY_PARAMETER, **SETS_ETAG},
     responses={**NOT_FOUND, **PERSON_LEVEL, 409: problem_openapi_response("Departed already.")},
 )
 async def depart(
@@ -240,16 +253,40 @@ async def list_registrations(
     principal: Reader,
     context: ContextDep,
     work_municipality_code: Annotated[
-        str | None, Query(alias="workMunicipalityCode", pattern=MUNICIPALITY_CODE_PATTERN)
+        str | None,
+        Query(
+            description="Only registrations that work in this municipality (CBS code, GM followed by 4 digits).",
+            alias="workMunicipalityCode",
+            pattern=MUNICIPALITY_CODE_PATTERN,
+        ),
     ] = None,
     residence_municipality_code: Annotated[
-        str | None, Query(alias="residenceMunicipalityCode", pattern=MUNICIPALITY_CODE_PATTERN)
+        str | None,
+        Query(
+            description="Only registrations that live in this municipality (CBS code, GM followed by 4 digits).",
+            alias="residenceMunicipalityCode",
+            pattern=MUNICIPALITY_CODE_PATTERN,
+        ),
     ] = None,
-    status: Annotated[Literal["active", "departed"] | None, Query()] = None,
-    arrived_from: Annotated[date | None, Query(alias="arrivedFrom")] = None,
-    arrived_to: Annotated[date | None, Query(alias="arrivedTo")] = None,
-    page_size: Annotated[int, Query(alias="pageSize", ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
-    cursor: Annotated[str | None, Query()] = None,
+    status: Annotated[
+        Literal["active", "departed"] | None, Query(description="Only active or only departed registrations.")
+    ] = None,
+    arrived_from: Annotated[
+        date | None, Query(description="Only registrations that arrived on or after this date.", alias="arrivedFrom")
+    ] = None,
+    arrived_to: Annotated[
+        date | None, Query(description="Only registrations that arrived on or before this date.", alias="arrivedTo")
+    ] = None,
+    page_size: Annotated[
+        int,
+        Query(
+            description="How many items per page (at most the maximum shown).", alias="pageSize", ge=1, le=MAX_PAGE_SIZE
+        ),
+    ] = DEFAULT_PAGE_SIZE,
+    cursor: Annotated[
+        str | None,
+        Query(description="Where the page starts (from the previous page's next link); absent: the first."),
+    ] = None,
     field_set: FieldSetQuery = "summary",
 ) -> JSONResponse:
     service.check_field_set_allowed(context, field_set)
@@ -272,6 +309,7 @@ async def list_registrations(
 
 @router.post(
     "/registrations/search",
+    operation_id="searchRegistrations",
     response_model=RegistrationPage,
     tags=["registrations"],
     summary="Find registrations by BSN (the BSN goes in the body, never in a URL; field set summary unless asked)",
@@ -294,8 +332,29 @@ async def search(
     return JSONResponse(page.model_dump(mode="json", by_alias=True), headers={"Cache-Control": "no-store"})
 
 
+_BULK_EXAMPLE_ROW = {
+    "bsn": "111222333",
+    "givenNames": "Anna Maria",
+    "surname": "Kowalska",
+    "dateOfBirth": "1994-05-17",
+    "nationality": "PL",
+    "registrationType": "rni",
+    "channel": "desk",
+    "residenceMunicipalityCode": "GM1655",
+    "residenceHouseNumber": "12",
+    "workMunicipalityCode": "GM1655",
+    "employerKvkNumber": "12345678",
+    "arrivalDate": "2026-03-01",
+}
+_BULK_CSV_EXAMPLE = (
+    ",".join(bulk.CSV_COLUMNS) + "\n" + ",".join(_BULK_EXAMPLE_ROW.get(c, "") for c in bulk.CSV_COLUMNS) + "\n"
+)
+_BULK_NDJSON_EXAMPLE = json.dumps(REGISTRATION_CREATE_EXAMPLE) + "\n"
+
+
 @router.post(
     "/registrations/bulk",
+    operation_id="importRegistrations",
     response_model=BulkResult,
     tags=["registrations"],
     summary="Import many registrations (NDJSON or CSV): a result per line",
@@ -307,14 +366,18 @@ async def search(
                 "application/x-ndjson": {
                     "schema": {
                         "type": "string",
-                        "description": "One registration (as in POST /registrations) per line.",
-                    }
+                        "description": "One registration (as in POST /registrations) per line, e.g.\n"
+                        + _BULK_NDJSON_EXAMPLE,
+                    },
                 },
                 "text/csv": {
                     "schema": {
                         "type": "string",
-                        "description": "Header line with the columns: " + ", ".join(bulk.CSV_COLUMNS),
-                    }
+                        "description": "Header line with the columns: "
+                        + ", ".join(bulk.CSV_COLUMNS)
+                        + "; e.g.\n"
+                        + _BULK_CSV_EXAMPLE,
+                    },
                 },
             },
         },
@@ -365,9 +428,19 @@ async def read_processing_log(
     session: SessionDep,
     principal: Auditor,
     context: ContextDep,
-    registration_id: Annotated[str | None, Query(alias="registrationId")] = None,
-    page_size: Annotated[int, Query(alias="pageSize", ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
-    cursor: Annotated[str | None, Query()] = None,
+    registration_id: Annotated[
+        str | None, Query(description="Only the entries about this registration.", alias="registrationId")
+    ] = None,
+    page_size: Annotated[
+        int,
+        Query(
+            description="How many items per page (at most the maximum shown).", alias="pageSize", ge=1, le=MAX_PAGE_SIZE
+        ),
+    ] = DEFAULT_PAGE_SIZE,
+    cursor: Annotated[
+        str | None,
+        Query(description="Where the page starts (from the previous page's next link); absent: the first."),
+    ] = None,
 ) -> ProcessingLogPage:
     if registration_id is None:
         raise invalid_input([InvalidParam("registrationId", "a query needs a registration id", "required", "query")])
@@ -381,6 +454,7 @@ async def read_processing_log(
 # The data subject's rights (GDPR art. 15-18): the municipality concerned answers the person's request.
 @router.post(
     "/subject-access-requests",
+    operation_id="createSubjectAccessRequest",
     response_model=SubjectAccessExport,
     tags=["data subject's rights"],
     summary="Everything about one person (GDPR art. 15), found by BSN in the body",
@@ -399,10 +473,11 @@ async def subject_access_request(
 
 @router.post(
     "/registrations/{registrationId}/erasure",
+    operation_id="eraseRegistration",
     response_model=RegistrationRead,
     tags=["data subject's rights"],
     summary="Erase the person's data (GDPR art. 17); statistics are kept",
-    openapi_extra=ACTIVITY_PARAMETER,
+    openapi_extra={**ACTIVITY_PARAMETER, **SETS_ETAG},
     responses={**NOT_FOUND, **PERSON_LEVEL, 409: problem_openapi_response("Erased or anonymised already.")},
 )
 async def erase(
@@ -418,10 +493,11 @@ async def erase(
 
 @router.post(
     "/registrations/{registrationId}/restriction",
+    operation_id="restrictRegistration",
     response_model=RegistrationRead,
     tags=["data subject's rights"],
     summary="Restrict the processing (GDPR art. 18): hidden from all but the request's answer",
-    openapi_extra=ACTIVITY_PARAMETER,
+    openapi_extra={**ACTIVITY_PARAMETER, **SETS_ETAG},
     responses={**NOT_FOUND, **PERSON_LEVEL, 409: problem_openapi_response("Restricted already.")},
 )
 async def restrict(
@@ -437,10 +513,11 @@ async def restrict(
 
 @router.delete(
     "/registrations/{registrationId}/restriction",
+    operation_id="liftRegistrationRestriction",
     response_model=RegistrationRead,
     tags=["data subject's rights"],
     summary="Lift a restriction of the processing",
-    openapi_extra=ACTIVITY_PARAMETER,
+    openapi_extra={**ACTIVITY_PARAMETER, **SETS_ETAG},
     responses={**NOT_FOUND, **PERSON_LEVEL, 409: problem_openapi_response("Not restricted.")},
 )
 async def lift_restriction(
@@ -461,9 +538,24 @@ async def list_municipalities(
     request: Request,
     session: SessionDep,
     _principal: CallerDep,
-    province_code: Annotated[str | None, Query(alias="provinceCode", pattern=PROVINCE_CODE_PATTERN)] = None,
-    page_size: Annotated[int, Query(alias="pageSize", ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
-    cursor: Annotated[str | None, Query()] = None,
+    province_code: Annotated[
+        str | None,
+        Query(
+            description="Only municipalities in this province (CBS code, PV followed by 2 digits).",
+            alias="provinceCode",
+            pattern=PROVINCE_CODE_PATTERN,
+        ),
+    ] = None,
+    page_size: Annotated[
+        int,
+        Query(
+            description="How many items per page (at most the maximum shown).", alias="pageSize", ge=1, le=MAX_PAGE_SIZE
+        ),
+    ] = DEFAULT_PAGE_SIZE,
+    cursor: Annotated[
+        str | None,
+        Query(description="Where the page starts (from the previous page's next link); absent: the first."),
+    ] = None,
 ) -> MunicipalityPage:
     after = cursor_value(cursor, "code")
     rows = await service.list_municipalities(session, province_code, after, page_size + 1)
@@ -479,7 +571,12 @@ async def list_municipalities(
     responses={404: problem_openapi_response("Unknown code.")},
 )
 async def get_municipality(
-    session: SessionDep, _principal: CallerDep, code: Annotated[str, Path(pattern=MUNICIPALITY_CODE_PATTERN)]
+    session: SessionDep,
+    _principal: CallerDep,
+    code: Annotated[
+        str,
+        Path(description="The municipality's CBS code (GM followed by 4 digits).", pattern=MUNICIPALITY_CODE_PATTERN),
+    ],
 ) -> MunicipalityRead:
     municipality = await service.get_municipality(session, code)
     if municipality is None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, ConfigDict, Field
 
 from lmx_common.pagination import Page
 from lmx_common.schemas import CamelInput as Camel
@@ -72,8 +72,32 @@ class Work(Camel):
     start_date: date | None = None
 
 
+REGISTRATION_CREATE_EXAMPLE: dict[str, Any] = {
+    "person": {
+        "bsn": "111222333",
+        "givenNames": "Anna Maria",
+        "surname": "Kowalska",
+        "dateOfBirth": "1994-05-17",
+        "nationality": "PL",
+        "contact": {"email": "anna.kowalska@example.com", "phone": "+48 601 234 567"},
+    },
+    "registrationType": "rni",
+    "channel": "desk",
+    "residence": {
+        "municipalityCode": "GM1655",
+        "houseNumber": "12",
+        "housingLocationId": "wb-gm1655-01",
+    },
+    "work": {"municipalityCode": "GM1655", "employerKvkNumber": "12345678", "startDate": "2026-03-02"},
+    "arrivalDate": "2026-03-01",
+    "expectedEndDate": "2026-09-30",
+}
+
+
 class RegistrationCreate(Camel):
     """A new registration, by an information point or a municipality."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [REGISTRATION_CREATE_EXAMPLE]})
 
     person: Person
     registration_type: RegistrationType
@@ -93,12 +117,26 @@ class Destination(Camel):
 class DepartureCreate(Camel):
     """A departure: the registration becomes `departed`."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "date": "2026-09-30",
+                    "reason": "contract-ended",
+                    "destination": {"type": "abroad", "countryCode": "PL"},
+                }
+            ]
+        }
+    )
+
     date: date
     reason: DepartureReason
     destination: Destination
 
 
 class BsnSearch(Camel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"bsn": "111222333"}]})
+
     bsn: Bsn
 
 
@@ -206,17 +244,23 @@ RestrictionGround = Literal["accuracy-contested", "unlawful-processing", "legal-
 class ErasureRequest(Camel):
     """Erase a registration's personal data now (GDPR art. 17); statistics are kept."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "no-longer-necessary"}]})
+
     reason: ErasureGround
 
 
 class RestrictionRequest(Camel):
     """Restrict the processing of a registration (GDPR art. 18)."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "accuracy-contested"}]})
+
     reason: RestrictionGround
 
 
 class SubjectAccessRequest(Camel):
     """A data subject's request for access (GDPR art. 15): the person is found by BSN, in the body."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"bsn": "111222333"}]})
 
     bsn: Bsn
 

@@ -24,8 +24,22 @@ from services.registry.suppression import SuppressedGrid
 
 router = APIRouter(prefix="/v1/statistics", tags=["statistics"])
 CELLS_PER_SLICE = 5000  # of the work-residence document, streamed
-ProvinceCode = Annotated[str | None, Query(alias="provinceCode", pattern=PROVINCE_CODE_PATTERN)]
-MunicipalityCode = Annotated[str | None, Query(alias="municipalityCode", pattern=MUNICIPALITY_CODE_PATTERN)]
+ProvinceCode = Annotated[
+    str | None,
+    Query(
+        description="Only this province (CBS code, PV followed by 2 digits).",
+        alias="provinceCode",
+        pattern=PROVINCE_CODE_PATTERN,
+    ),
+]
+MunicipalityCode = Annotated[
+    str | None,
+    Query(
+        description="Only this municipality (CBS code, GM followed by 4 digits).",
+        alias="municipalityCode",
+        pattern=MUNICIPALITY_CODE_PATTERN,
+    ),
+]
 
 
 @router.get(
@@ -39,8 +53,12 @@ async def municipality_statistics(
     settings: SettingsDep,
     principal: Statistician,
     province_code: ProvinceCode = None,
-    period_from: Annotated[date | None, Query(alias="periodFrom")] = None,
-    period_to: Annotated[date | None, Query(alias="periodTo")] = None,
+    period_from: Annotated[
+        date | None, Query(description="First day of the period (inclusive).", alias="periodFrom")
+    ] = None,
+    period_to: Annotated[
+        date | None, Query(description="Last day of the period (inclusive).", alias="periodTo")
+    ] = None,
 ) -> MunicipalityStatistics:
     return await statistics.by_municipality(
         session, principal, settings.suppression_threshold, province_code, period_from, period_to
@@ -59,7 +77,12 @@ async def work_residence_statistics(
     principal: Statistician,
     province_code: ProvinceCode = None,
     work_municipality_code: Annotated[
-        str | None, Query(alias="workMunicipalityCode", pattern=MUNICIPALITY_CODE_PATTERN)
+        str | None,
+        Query(
+            description="Only registrations that work in this municipality (CBS code, GM followed by 4 digits).",
+            alias="workMunicipalityCode",
+            pattern=MUNICIPALITY_CODE_PATTERN,
+        ),
     ] = None,
 ) -> StreamingResponse:
     grid = await statistics.work_residence(
@@ -120,7 +143,14 @@ async def housing_location_statistics(
     settings: SettingsDep,
     principal: Statistician,
     municipality_code: MunicipalityCode = None,
-    housing_location_ids: Annotated[list[str] | None, Query(alias="housingLocationId", max_length=500)] = None,
+    housing_location_ids: Annotated[
+        list[str] | None,
+        Query(
+            description="Only these housing locations (repeat the parameter for more).",
+            alias="housingLocationId",
+            max_length=500,
+        ),
+    ] = None,
 ) -> HousingLocationStatistics:
     return await statistics.by_housing_location(
         session, principal, settings.suppression_threshold, municipality_code, housing_location_ids
@@ -137,7 +167,14 @@ async def economic_location_statistics(
     session: SessionDep,
     settings: SettingsDep,
     principal: Statistician,
-    economic_location_ids: Annotated[list[str] | None, Query(alias="economicLocationId", max_length=500)] = None,
+    economic_location_ids: Annotated[
+        list[str] | None,
+        Query(
+            description="Only these economic locations (repeat the parameter for more).",
+            alias="economicLocationId",
+            max_length=500,
+        ),
+    ] = None,
     province_code: ProvinceCode = None,
 ) -> EconomicLocationStatistics:
     return await statistics.by_economic_location(
@@ -156,8 +193,12 @@ async def departure_statistics(
     settings: SettingsDep,
     principal: Statistician,
     municipality_code: MunicipalityCode = None,
-    period_from: Annotated[date | None, Query(alias="periodFrom")] = None,
-    period_to: Annotated[date | None, Query(alias="periodTo")] = None,
+    period_from: Annotated[
+        date | None, Query(description="First day of the period (inclusive).", alias="periodFrom")
+    ] = None,
+    period_to: Annotated[
+        date | None, Query(description="Last day of the period (inclusive).", alias="periodTo")
+    ] = None,
 ) -> DepartureStatistics:
     return await statistics.departures(
         session, principal, settings.suppression_threshold, municipality_code, period_from, period_to
