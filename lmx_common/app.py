@@ -110,16 +110,23 @@ def operation_id(route: APIRoute) -> str:
 _LOWER_CAMEL = re.compile(r"^[a-z][a-zA-Z0-9]*$")
 
 
+# A 201 that appends to a resource's history (a status change, a note, an occupancy report) has no URL
+# of its own and sends no Location: the route says so (``openapi_extra=NO_LOCATION``).
+NO_LOCATION_KEY = "x-lmx-no-location"
+NO_LOCATION: dict[str, bool] = {NO_LOCATION_KEY: True}
+
+
 def _declare_response_headers(operation: dict[str, Any], sets_etag: bool) -> set[str]:
     """Location on 201, ETag on the successes of routes that set it, Retry-After on 429 and 503: each a
     reference to ``components.headers`` (not required: not every answer of the status carries it).
     Answers the names referenced."""
     used: set[str] = set()
+    sends_location = not operation.pop(NO_LOCATION_KEY, False)
     for status, response in operation.get("responses", {}).items():
         if "$ref" in response:
             continue
         wanted = []
-        if status == "201":
+        if status == "201" and sends_location:
             wanted.append("Location")
         if sets_etag and status in ("200", "201"):
             wanted.append("ETag")

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from lmx_common import problems
+from lmx_common.app import NO_LOCATION
 from lmx_common.auth import current_principal
 from lmx_common.etag import SETS_ETAG, etag
 from lmx_common.pagination import cursor_value, cut_page
@@ -334,7 +335,7 @@ async def list_status_changes(
 
 @router.post(
     "/certificates/{certificateId}/status-changes",
-    openapi_extra=SETS_ETAG,
+    openapi_extra=SETS_ETAG | NO_LOCATION,  # appends to the history: no URL of its own
     status_code=status.HTTP_201_CREATED,
     response_model=StatusChangeRead,
     tags=["certificates"],
@@ -498,7 +499,7 @@ async def read_report(
 
 @router.post(
     "/reports/{reportId}/notes",
-    openapi_extra=SETS_ETAG,
+    openapi_extra=SETS_ETAG | NO_LOCATION,  # appends to the history: no URL of its own
     status_code=status.HTTP_201_CREATED,
     response_model=ReportRead,
     tags=["reports"],

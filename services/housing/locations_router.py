@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from lmx_common import problems
+from lmx_common.app import NO_LOCATION
 from lmx_common.auth import current_principal
 from lmx_common.etag import SETS_ETAG, check_if_match, etag
 from lmx_common.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, cursor_value, cut_page
@@ -278,6 +279,7 @@ def _occupancy_read(report: Any, beds: int) -> OccupancyReportRead:
 @router.post(
     "/housing-locations/{housingLocationId}/occupancy-reports",
     status_code=201,
+    openapi_extra=NO_LOCATION,  # one report in the location's list: no URL of its own
     response_model=OccupancyReportRead,
     response_model_by_alias=True,
     tags=["housing-locations"],
