@@ -11,8 +11,10 @@ from __future__ import annotations
 import html
 from importlib.resources import files
 from pathlib import Path
+from typing import Annotated
 
 from fastapi import APIRouter, Request
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
 from gateway.edge import GATEWAY_PROBLEM_TYPES
@@ -89,7 +91,9 @@ async def docs_asset(name: str) -> FileResponse:
 
 
 @router.get("/docs/{service}", response_class=HTMLResponse, summary="Swagger UI for one service")
-async def docs_service(service: str) -> HTMLResponse:
+async def docs_service(
+    service: Annotated[str, PathParam(description="The service: registry, certification or housing.")],
+) -> HTMLResponse:
     if service not in SERVICES:
         raise ProblemError(404, "No such service.", slug="not-found")
     title = f"Labour Migration Exchange — {service} API"
@@ -111,7 +115,9 @@ async def problem_index() -> JSONResponse:
 
 
 @router.get("/problems/{slug}", response_class=HTMLResponse, summary="One problem type, described")
-async def problem_page(slug: str) -> HTMLResponse:
+async def problem_page(
+    slug: Annotated[str, PathParam(description="The problem type's name, the last part of its `type` URI.")],
+) -> HTMLResponse:
     if slug not in PROBLEM_TYPES:
         raise ProblemError(404, "No such problem type.", slug="not-found")
     title, description = PROBLEM_TYPES[slug]

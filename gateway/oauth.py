@@ -184,6 +184,7 @@ def jti_key(jti: object) -> str:
 
 @router.post(
     "/oauth/token",
+    operation_id="requestAccessToken",
     response_model=TokenResponse,
     summary="Get an access token (client credentials)",
     openapi_extra={
@@ -204,7 +205,8 @@ def jti_key(jti: object) -> str:
                             "client_assertion_type": {"type": "string", "enum": [JWT_BEARER]},
                             "client_assertion": {"type": "string", "description": "RFC 7523 client assertion."},
                         },
-                    }
+                    },
+                    "example": {"grant_type": "client_credentials", "scope": "registry:read registry:statistics"},
                 }
             },
         },
@@ -279,7 +281,11 @@ async def token(request: Request, session: SessionDep) -> JSONResponse:
     return JSONResponse(body.model_dump(), headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 
-@router.get("/.well-known/oauth-authorization-server", summary="Authorization server metadata (RFC 8414)")
+@router.get(
+    "/.well-known/oauth-authorization-server",
+    operation_id="getAuthorizationServerMetadata",
+    summary="Authorization server metadata (RFC 8414)",
+)
 async def metadata(request: Request) -> JSONResponse:
     settings: GatewaySettings = request.app.state.settings
     issuer = settings.issuer.rstrip("/")
@@ -299,7 +305,9 @@ async def metadata(request: Request) -> JSONResponse:
     )
 
 
-@router.get("/.well-known/jwks.json", summary="The public keys that verify access tokens")
+@router.get(
+    "/.well-known/jwks.json", operation_id="getJsonWebKeySet", summary="The public keys that verify access tokens"
+)
 async def jwks(request: Request, session: SessionDep) -> JSONResponse:
     store: KeyStore = request.app.state.key_store
     return JSONResponse(await store.jwks(session), headers={"Cache-Control": "max-age=60"})

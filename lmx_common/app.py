@@ -237,6 +237,15 @@ def _openapi_that_tells_the_truth(app: FastAPI, token_url: str, proxied: bool = 
                 if proxied:
                     for status, description in _GATEWAY_STATUSES.items():
                         responses.setdefault(status, _problem_ref(description))
+                    if operation.get("requestBody"):
+                        # The gateway's body limit (GATEWAY_MAX_BODY_BYTES; the bulk import declares its own).
+                        responses.setdefault("413", _problem_ref("The request body exceeds the limit for this route."))
+                parameters = operation.get("parameters", [])
+                if "409" in responses and any(p.get("name") == "Idempotency-Key" for p in parameters):
+                    # A request with the same Idempotency-Key still in flight: 409 with Retry-After.
+                    conflict = responses["409"] = dict(responses["409"])
+                    conflict.setdefault("headers", {})["Retry-After"] = {"$ref": "#/components/headers/Retry-After"}
+                    used_headers.add("Retry-After")
                 used_headers |= _declare_response_headers(operation, bool(operation.pop(SETS_ETAG_KEY, False)))
                 _declare_version_header(responses)
                 operation["responses"] = dict(sorted(responses.items()))
