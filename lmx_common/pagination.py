@@ -21,8 +21,9 @@ import hmac
 import json
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
-from typing import Any, Generic, TypeVar, overload
+from typing import Annotated, Any, Generic, TypeVar, overload
 
+from fastapi import Query
 from pydantic import BaseModel, Field
 from starlette.requests import Request
 
@@ -33,6 +34,14 @@ R = TypeVar("R")
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
+# The query parameters of every paged list, described once.
+PageSizeQuery = Annotated[
+    int,
+    Query(description="How many items per page (at most the maximum shown).", alias="pageSize", ge=1, le=MAX_PAGE_SIZE),
+]
+CursorQuery = Annotated[
+    str | None, Query(description="Where the page starts (from the previous page's next link); absent: the first.")
+]
 
 
 class Link(BaseModel):

@@ -73,6 +73,16 @@ def postgres_available() -> str | None:
     return None
 
 
+def require_postgres() -> None:
+    """Go on when PostgreSQL answers; otherwise fail under CI=true (its suites must run there) and skip
+    elsewhere, with the reason."""
+    reason = postgres_available()
+    if reason is not None:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is required under CI=true and is not reachable: {reason}")
+        pytest.skip(f"PostgreSQL not reachable ({reason}); set LMX_TEST_POSTGRES_URL")
+
+
 @dataclass(frozen=True)
 class Backend:
     name: str
@@ -90,11 +100,7 @@ def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         asyncio.run(load_all(urls))
         yield Backend("sqlite", urls)
         return
-    reason = postgres_available()
-    if reason is not None:
-        if IN_CI:
-            pytest.fail(f"PostgreSQL is required under CI=true and is not reachable: {reason}")
-        pytest.skip(f"PostgreSQL not reachable ({reason}); set LMX_TEST_POSTGRES_URL")
+    require_postgres()
     urls = create_postgres_databases(f"lmx_test_{RUN_ID}")
     try:
         for component, url in urls.items():

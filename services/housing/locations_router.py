@@ -13,7 +13,7 @@ from lmx_common import problems
 from lmx_common.app import NO_LOCATION
 from lmx_common.auth import current_principal
 from lmx_common.etag import SETS_ETAG, check_if_match, etag
-from lmx_common.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, cursor_value, cut_page
+from lmx_common.pagination import DEFAULT_PAGE_SIZE, CursorQuery, PageSizeQuery, cursor_value, cut_page
 from lmx_common.problems import InvalidParam, ProblemError, invalid_input, problem_openapi_response, validation_params
 from lmx_common.validation import LOCATION_ID_PATTERN, MUNICIPALITY_CODE_PATTERN, REGION_CODE_PATTERN
 from services.housing import repository, service
@@ -136,16 +136,8 @@ async def list_housing_locations(
             alias="atRisk",
         ),
     ] = None,
-    page_size: Annotated[
-        int,
-        Query(
-            description="How many items per page (at most the maximum shown).", alias="pageSize", ge=1, le=MAX_PAGE_SIZE
-        ),
-    ] = DEFAULT_PAGE_SIZE,
-    cursor: Annotated[
-        str | None,
-        Query(description="Where the page starts (from the previous page's next link); absent: the first."),
-    ] = None,
+    page_size: PageSizeQuery = DEFAULT_PAGE_SIZE,
+    cursor: CursorQuery = None,
 ) -> HousingLocationPage:
     after = cursor_value(cursor, "id")
     codes: list[str] | None = None

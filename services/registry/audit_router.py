@@ -9,8 +9,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from lmx_common.auth import CallerDep, Principal, require_scopes
-from lmx_common.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, cursor_value, links_after
-from lmx_common.problems import InvalidParam, invalid_input, problem_openapi_response
+from lmx_common.pagination import (
+    DEFAULT_PAGE_SIZE,
+    CursorQuery,
+    PageSizeQuery,
+    cursor_value,
+    links_after,
+)
+from lmx_common.problems import problem_openapi_response
 from lmx_common.scopes import Scope
 from services.registry import audit, processing_log, service
 from services.registry.audit_schemas import Checkpoint, CheckpointPage, LogboekPage, PublicKeySet
@@ -38,16 +44,8 @@ async def list_checkpoints(
     database: DatabaseDep,
     settings: SettingsDep,
     principal: AuditReader,
-    page_size: Annotated[
-        int,
-        Query(
-            description="How many items per page (at most the maximum shown).", alias="pageSize", ge=1, le=MAX_PAGE_SIZE
-        ),
-    ] = DEFAULT_PAGE_SIZE,
-    cursor: Annotated[
-        str | None,
-        Query(description="Where the page starts (from the previous page's next link); absent: the first."),
-    ] = None,
+    page_size: PageSizeQuery = DEFAULT_PAGE_SIZE,
+    cursor: CursorQuery = None,
 ) -> CheckpointPage:
     # Seal first, in its own transaction, so the newest committed records are in the chain and a
     # checkpoint that is due is there to read.
@@ -87,22 +85,10 @@ async def export(
     registration_id: Annotated[
         str | None, Query(description="The registration whose processing log to export.", alias="registrationId")
     ] = None,
-    page_size: Annotated[
-        int,
-        Query(
-            description="How many items per page (at most the maximum shown).", alias="pageSize", ge=1, le=MAX_PAGE_SIZE
-        ),
-    ] = DEFAULT_PAGE_SIZE,
-    cursor: Annotated[
-        str | None,
-        Query(description="Where the page starts (from the previous page's next link); absent: the first."),
-    ] = None,
+    page_size: PageSizeQuery = DEFAULT_PAGE_SIZE,
+    cursor: CursorQuery = None,
 ) -> LogboekPage:
-    if registration_id is None:
-        raise invalid_input([InvalidParam("registrationId", "a query needs a registration id", "required", "query")])
-    scope = await service.check_may_read_log(session, context, registration_id)
-    after = cursor_value(cursor, "id", int) or 0
-    page, more = await service.processing_log_page(session, scope, after, page_size)
+    page, more = await service.read_log_page(session, context, registration_id, cursor, page_size)
     items = [processing_log.logboek_record(r, VERSION) for r in page]
     return LogboekPage.model_validate(
         {"items": items, "_links": links_after(request, page, more, lambda r: {"id": r.id})}

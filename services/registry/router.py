@@ -11,7 +11,15 @@ from fastapi.responses import JSONResponse
 
 from lmx_common.auth import CallerDep
 from lmx_common.etag import SETS_ETAG, etag
-from lmx_common.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, cursor_value, cut_page, links_after, page_links
+from lmx_common.pagination import (
+    DEFAULT_PAGE_SIZE,
+    CursorQuery,
+    PageSizeQuery,
+    cursor_value,
+    cut_page,
+    links_after,
+    page_links,
+)
 from lmx_common.problems import InvalidParam, ProblemError, invalid_input, problem_openapi_response
 from lmx_common.routes import MAX_BODY_EXTENSION
 from lmx_common.validation import MUNICIPALITY_CODE_PATTERN, PROVINCE_CODE_PATTERN
@@ -277,16 +285,8 @@ async def list_registrations(
     arrived_to: Annotated[
         date | None, Query(description="Only registrations that arrived on or before this date.", alias="arrivedTo")
     ] = None,
-    page_size: Annotated[
-        int,
-        Query(
-            description="How many items per page (at most the maximum shown).", alias="pageSize", ge=1, le=MAX_PAGE_SIZE
-        ),
-    ] = DEFAULT_PAGE_SIZE,
-    cursor: Annotated[
-        str | None,
-        Query(description="Where the page starts (from the previous page's next link); absent: the first."),
-    ] = None,
+    page_size: PageSizeQuery = DEFAULT_PAGE_SIZE,
+    cursor: CursorQuery = None,
     field_set: FieldSetQuery = "summary",
 ) -> JSONResponse:
     service.check_field_set_allowed(context, field_set)
@@ -431,22 +431,10 @@ async def read_processing_log(
     registration_id: Annotated[
         str | None, Query(description="Only the entries about this registration.", alias="registrationId")
     ] = None,
-    page_size: Annotated[
-        int,
-        Query(
-            description="How many items per page (at most the maximum shown).", alias="pageSize", ge=1, le=MAX_PAGE_SIZE
-        ),
-    ] = DEFAULT_PAGE_SIZE,
-    cursor: Annotated[
-        str | None,
-        Query(description="Where the page starts (from the previous page's next link); absent: the first."),
-    ] = None,
+    page_size: PageSizeQuery = DEFAULT_PAGE_SIZE,
+    cursor: CursorQuery = None,
 ) -> ProcessingLogPage:
-    if registration_id is None:
-        raise invalid_input([InvalidParam("registrationId", "a query needs a registration id", "required", "query")])
-    after = cursor_value(cursor, "id", int) or 0
-    scope = await service.check_may_read_log(session, context, registration_id)
-    page, more = await service.processing_log_page(session, scope, after, page_size)
+    page, more = await service.read_log_page(session, context, registration_id, cursor, page_size)
     items = [service.log_entry(r) for r in page]
     return ProcessingLogPage(items=items, links=links_after(request, page, more, lambda r: {"id": r.id}))
 
@@ -546,16 +534,8 @@ async def list_municipalities(
             pattern=PROVINCE_CODE_PATTERN,
         ),
     ] = None,
-    page_size: Annotated[
-        int,
-        Query(
-            description="How many items per page (at most the maximum shown).", alias="pageSize", ge=1, le=MAX_PAGE_SIZE
-        ),
-    ] = DEFAULT_PAGE_SIZE,
-    cursor: Annotated[
-        str | None,
-        Query(description="Where the page starts (from the previous page's next link); absent: the first."),
-    ] = None,
+    page_size: PageSizeQuery = DEFAULT_PAGE_SIZE,
+    cursor: CursorQuery = None,
 ) -> MunicipalityPage:
     after = cursor_value(cursor, "code")
     rows = await service.list_municipalities(session, province_code, after, page_size + 1)

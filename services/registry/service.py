@@ -21,6 +21,7 @@ from lmx_common import problems
 from lmx_common.auth import OrganisationType, Principal
 from lmx_common.db import Database
 from lmx_common.etag import check_if_match
+from lmx_common.pagination import cursor_value
 from lmx_common.problems import InvalidParam, invalid_input, validation_params
 from lmx_common.scopes import Scope
 from services.registry import activities, bulk, errors, events, fields, idempotency, processing_log, repository
@@ -526,6 +527,18 @@ async def processing_log_page(
         session, scope.registration_id, after, page_size + 1, scope.within, scope.own_oin
     )
     return rows[:page_size], len(rows) > page_size
+
+
+async def read_log_page(
+    session: AsyncSession, context: RequestContext, registration_id: str | None, cursor: str | None, page_size: int
+) -> tuple[list[ProcessingLogRecord], bool]:
+    """A page of one registration's processing log for the caller (the list and the Logboek export):
+    the input checked first, then the caller's right to read it (which is logged), then the page."""
+    if registration_id is None:
+        raise invalid_input([InvalidParam("registrationId", "a query needs a registration id", "required", "query")])
+    after = cursor_value(cursor, "id", int) or 0
+    scope = await check_may_read_log(session, context, registration_id)
+    return await processing_log_page(session, scope, after, page_size)
 
 
 def log_entry(record: ProcessingLogRecord) -> ProcessingLogEntry:

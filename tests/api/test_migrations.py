@@ -11,7 +11,11 @@ from sqlalchemy import inspect
 
 from lmx_common.db import create_engine
 from lmx_common.migrations import DATABASES, downgrade, upgrade
-from tests.conftest import IN_CI, create_postgres_databases, drop_postgres_databases, postgres_available
+from tests.conftest import (
+    create_postgres_databases,
+    drop_postgres_databases,
+    require_postgres,
+)
 
 
 def model_schema(name: str) -> dict[str, set[str]]:
@@ -49,11 +53,7 @@ def fresh_urls(request, tmp_path):
     if request.param == "sqlite":
         yield {name: f"sqlite+aiosqlite:///{tmp_path}/{name}.db" for name in DATABASES}
         return
-    reason = postgres_available()
-    if reason:
-        if IN_CI:
-            pytest.fail(f"PostgreSQL is required under CI=true: {reason}")
-        pytest.skip(reason)
+    require_postgres()
     urls = create_postgres_databases(f"lmx_mig_{uuid.uuid4().hex[:8]}")
     try:
         yield urls

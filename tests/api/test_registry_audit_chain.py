@@ -21,7 +21,11 @@ from lmx_common.db import Database
 from lmx_common.migrations import upgrade
 from services.registry import audit, processing_log
 from services.registry.context import RequestContext
-from tests.conftest import IN_CI, create_postgres_databases, drop_postgres_databases, postgres_available
+from tests.conftest import (
+    create_postgres_databases,
+    drop_postgres_databases,
+    require_postgres,
+)
 
 KEY = audit.AuditKey.from_setting("development-only-audit-signing-key")
 runner = CliRunner()
@@ -45,11 +49,7 @@ def sqlite_url(tmp_path) -> str:
 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
-    reason = postgres_available()
-    if reason:
-        if IN_CI:
-            pytest.fail(f"PostgreSQL is required under CI=true: {reason}")
-        pytest.skip(reason)
+    require_postgres()
     urls = create_postgres_databases(f"lmx_audit_{uuid.uuid4().hex[:8]}")
     try:
         upgrade("registry", urls["registry"])

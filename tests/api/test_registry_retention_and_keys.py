@@ -22,7 +22,11 @@ from services.registry.context import RequestContext
 from services.registry.crypto import BsnVault
 from services.registry.models import Registration
 from services.registry.schemas import RegistrationCreate
-from tests.conftest import IN_CI, create_postgres_databases, drop_postgres_databases, postgres_available
+from tests.conftest import (
+    create_postgres_databases,
+    drop_postgres_databases,
+    require_postgres,
+)
 from tests.support.registrations import make_registration
 
 OLD = BsnVault("old-pseudonym-key-" + "p" * 20, "old-encryption-key-" + "e" * 20)
@@ -53,11 +57,7 @@ def registry_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]
         upgrade("registry", url)
         yield url
         return
-    reason = postgres_available()
-    if reason:
-        if IN_CI:
-            pytest.fail(f"PostgreSQL is required under CI=true: {reason}")
-        pytest.skip(reason)
+    require_postgres()
     urls = create_postgres_databases(f"lmx_ret_{uuid.uuid4().hex[:8]}")
     try:
         upgrade("registry", urls["registry"])

@@ -15,7 +15,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import IN_CI, create_postgres_databases, drop_postgres_databases, postgres_available
+from tests.conftest import (
+    create_postgres_databases,
+    drop_postgres_databases,
+    require_postgres,
+)
 from tests.support.servers import free_port
 
 LMX = str(Path(sys.executable).parent / "lmx")
@@ -75,11 +79,7 @@ def environment(request, tmp_path):
     if request.param == "sqlite":
         yield env  # the embedded default: SQLite files under ./var, as `make run` uses them
         return
-    reason = postgres_available()
-    if reason:
-        if IN_CI:
-            pytest.fail(f"PostgreSQL is required under CI=true: {reason}")
-        pytest.skip(reason)
+    require_postgres()
     urls = create_postgres_databases(f"lmx_e2e_{os.getpid()}")
     try:
         for component, url in urls.items():
