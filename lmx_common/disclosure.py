@@ -130,6 +130,14 @@ class PTable:
         return sum(p * abs(v - n) for v, p in self.row(n).items())
 
 
+@lru_cache(maxsize=16)
+def ptable(
+    threshold: int = DEFAULT_THRESHOLD, max_deviation: int = DEFAULT_MAX_DEVIATION, variance: float = DEFAULT_VARIANCE
+) -> PTable:
+    """The ptable for these parameters, built once."""
+    return PTable(threshold, max_deviation, variance)
+
+
 @lru_cache(maxsize=256)
 def _cumulative(table: PTable, n: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """Values and the cell-key bounds between them: a key below bounds[i] publishes values[i].
@@ -164,6 +172,7 @@ class DisclosedCount(CamelModel):
     )
     cell_key: int | None = Field(
         default=None,
+        exclude_if=lambda value: value is None,
         ge=0,
         lt=KEY_RANGE,
         description="Only for clients that re-publish counts themselves (scope registry:statistics-exact): "
