@@ -23,6 +23,7 @@ from lmx_common.logging import configure_logging
 from lmx_common.middleware import HeadAsGetMiddleware, RequestContextMiddleware
 from lmx_common.problems import PROBLEM_MEDIA_TYPE, ProblemError, install_problem_handlers
 from lmx_common.routes import API_PREFIX, OPENAPI_PATH, apply_security, publish_version_in_servers
+from lmx_common.schemas import EXAMPLES_KEY, given_examples
 from lmx_common.settings import ServiceSettings
 
 logger = logging.getLogger("lmx.app")
@@ -91,6 +92,7 @@ RESPONSE_HEADERS: dict[str, dict[str, Any]] = {
 }
 # Answered by the gateway for every call it proxies (gateway/proxy.py, gateway/edge.py).
 _GATEWAY_STATUSES = {
+    "406": "The Accept header admits neither application/json nor application/problem+json.",
     "429": "Too many requests for this client; try again after the seconds in Retry-After.",
     "502": "The gateway got no valid answer from the service.",
     "503": "The service is unavailable or overloaded (circuit open, queue full); try again after Retry-After.",
@@ -114,6 +116,12 @@ _LOWER_CAMEL = re.compile(r"^[a-z][a-zA-Z0-9]*$")
 # of its own and sends no Location: the route says so (``openapi_extra=NO_LOCATION``).
 NO_LOCATION_KEY = "x-lmx-no-location"
 NO_LOCATION: dict[str, bool] = {NO_LOCATION_KEY: True}
+
+
+# A route whose body in another media type is refused otherwise than with a 415 (the OAuth token
+# endpoint: an RFC 6749 invalid_request) says so (``openapi_extra=NO_UNSUPPORTED_MEDIA_TYPE``).
+NO_UNSUPPORTED_MEDIA_TYPE_KEY = "x-lmx-no-415"
+NO_UNSUPPORTED_MEDIA_TYPE: dict[str, bool] = {NO_UNSUPPORTED_MEDIA_TYPE_KEY: True}
 
 
 def _declare_response_headers(operation: dict[str, Any], sets_etag: bool) -> set[str]:
@@ -169,6 +177,19 @@ def _hoist_formats(node: Any) -> None:
             _hoist_formats(value)
 
 
+def _restore_examples(node: Any) -> None:
+    """Put back each model's examples as given (FastAPI's ``exclude_none`` took their nulls out)."""
+    if isinstance(node, dict):
+        key = node.pop(EXAMPLES_KEY, None)
+        if isinstance(key, str):
+            node["examples"] = given_examples(key)
+        for value in node.values():
+            _restore_examples(value)
+    elif isinstance(node, list):
+        for value in node:
+            _restore_examples(value)
+
+
 def _define_tags(schema: dict[str, Any]) -> None:
     """Every tag an operation uses is defined at the top level (in order of first use), with a description."""
     defined = {tag["name"]: tag for tag in schema.get("tags", [])}
@@ -196,7 +217,7 @@ class HealthStatus(BaseModel):
 def _openapi_that_tells_the_truth(app: FastAPI, token_url: str, proxied: bool = False) -> Callable[[], dict[str, Any]]:
     """FastAPI documents 422 for validation; we answer 400 problem+json, 415 for a body not sent as JSON,
     401 and 403 for secured routes, and every path through the gateway may get its edge refusals (414, 431).
-    A service's operations (``proxied``) may also get the gateway's own answers: 429, 502, 503, 504.
+    A service's operations (``proxied``) may also get the gateway's own answers: 406, 429, 502, 503, 504.
     An operation with path parameters may answer 404. Location, ETag and Retry-After are declared where
     they are sent.
 
@@ -223,7 +244,8 @@ def _openapi_that_tells_the_truth(app: FastAPI, token_url: str, proxied: bool = 
                     del responses["422"]
                 if fastapi_422 or operation.get("parameters") or operation.get("requestBody"):
                     responses.setdefault("400", _problem_ref("Invalid input; every invalid parameter listed."))
-                if operation.get("requestBody"):
+                answers_415 = not operation.pop(NO_UNSUPPORTED_MEDIA_TYPE_KEY, False)
+                if operation.get("requestBody") and answers_415:
                     responses.setdefault("415", _problem_ref("The body is not sent as JSON (or the media type named)."))
                 if operation.get("security"):
                     responses.setdefault("401", _problem_ref("No valid access token."))
@@ -255,6 +277,7 @@ def _openapi_that_tells_the_truth(app: FastAPI, token_url: str, proxied: bool = 
         headers["API-Version"] = API_VERSION_HEADER
         headers.update({name: header for name, header in RESPONSE_HEADERS.items() if name in used_headers})
         _hoist_formats(schema)
+        _restore_examples(schema)
         _define_tags(schema)
         # Relative: the document's own origin (the gateway's document lists none of its own otherwise).
         schema.setdefault("servers", [{"url": "/", "description": "This origin"}])
