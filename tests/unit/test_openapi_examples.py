@@ -27,11 +27,6 @@ JSON_MEDIA = re.compile(r"^application/([a-z0-9.+-]+\+)?json$")
 STATISTICS = "statistics answers: examples follow the disclosure redesign (issue 11)"
 # Answers that have no example yet, each with its reason. An entry that gains an example must go.
 WITHOUT_EXAMPLE: dict[tuple[str, str], str] = {
-    ("registry", "MunicipalityStatistics"): STATISTICS,
-    ("registry", "WorkResidenceStatistics"): STATISTICS,
-    ("registry", "HousingLocationStatistics"): STATISTICS,
-    ("registry", "EconomicLocationStatistics"): STATISTICS,
-    ("registry", "DepartureStatistics"): STATISTICS,
     ("housing", "FairShareReport"): STATISTICS,
     ("housing", "AtRiskReport"): STATISTICS,
 }
