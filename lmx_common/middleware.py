@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -26,6 +27,7 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"strict-transport-security", b"max-age=31536000"),
 )
 _TRANSACTION = TRANSACTION_HEADER.encode()
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
 
 
 def route_template(scope: Scope) -> str:
@@ -66,6 +68,9 @@ class RequestContextMiddleware:
     ) -> None:
         self.app = app
         self.component = component
+        # (method, route, status) -> the counter's and the histogram's series: labels() costs more per
+        # request than the update itself. Bounded by the routes' templates, methods and statuses.
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.api_version = api_version.encode()
         self.max_header_bytes = max_header_bytes
         self.max_header_count = max_header_count
@@ -158,8 +163,16 @@ class RequestContextMiddleware:
                 }
             )
             method, route = scope["method"], route_template(scope)
-            metrics.HTTP_REQUESTS.labels(self.component, method, route, str(status)).inc()
-            metrics.HTTP_DURATION.labels(self.component, method, route).observe(elapsed)
+            if method not in _METHODS:  # a caller's made-up method must not make new series
+                method = "other"
+            series = self._series.get((method, route, status))
+            if series is None:
+                series = self._series[(method, route, status)] = (
+                    metrics.HTTP_REQUESTS.labels(self.component, method, route, str(status)),
+                    metrics.HTTP_DURATION.labels(self.component, method, route),
+                )
+            series[0].inc()
+            series[1].observe(elapsed)
             if span is not None:
                 telemetry.end_server_span(span, otel_token, method, route, status)
             if key_token is not None:
