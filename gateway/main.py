@@ -20,6 +20,7 @@ from gateway.keys import KeyStore, ensure_key
 from gateway.proxy import ProxyMiddleware, ProxyState
 from gateway.ratelimit import RateLimiter
 from gateway.upstream import Upstream
+from lmx_common import metrics, telemetry
 from lmx_common.app import build_app
 from lmx_common.auth import TokenVerifier
 from lmx_common.db import Database
@@ -76,7 +77,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging("gateway", settings.log_level)
-        database = Database(settings.database_url)
+        telemetry.configure("gateway")
+        database = Database(settings.database_url, name="gateway")
         key_store = KeyStore(database.sessionmaker, settings.key_passphrase, cache_seconds=settings.key_cache_seconds)
         async with database.sessionmaker() as session:  # first run in development: make a key
             _, created = await ensure_key(session, settings.key_passphrase)
@@ -128,6 +130,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             checks[name] = _upstream_check(service.session, service.base_url, settings.connect_timeout)
         if settings.redis_url:
             checks["redis"] = rate_limiter.ping
+        metrics_server = metrics.serve(settings.metrics_port, settings.metrics_host)
         logger.info("started", extra={"version": VERSION, "upstreams": settings.upstreams()})
         try:
             yield
@@ -136,6 +139,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 await service.close()
             secret_verifier.close()
             await database.dispose()
+            telemetry.flush()
+            if metrics_server is not None:
+                metrics_server.close()
 
     app = build_app(
         title="Labour Migration Exchange — gateway",
@@ -147,9 +153,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         inner_middleware=[edge],
         app_class=GatewayApp,
         token_url=settings.token_endpoint,
+        component="gateway",
     )
     assert isinstance(app, GatewayApp)
-    app.proxied = RequestContextMiddleware(edge(ProxyMiddleware(app.router)), api_version=VERSION)
+    app.proxied = RequestContextMiddleware(edge(ProxyMiddleware(app.router)), api_version=VERSION, component="gateway")
     origins = OriginPolicy.parse(settings.cors_origin_list())
     if origins:
         app.entry = CorsMiddleware(app.dispatch, origins, frozenset(routes.SERVICES))

@@ -26,6 +26,7 @@ from gateway.keys import KeyStore
 from gateway.models import Client, UsedAssertion
 from lmx_common.app import NO_UNSUPPORTED_MEDIA_TYPE
 from lmx_common.db import request_session
+from lmx_common.metrics import TOKEN_REQUESTS
 from lmx_common.problems import ProblemError, problem_openapi_response
 from lmx_common.schemas import examples
 from lmx_common.scopes import SCOPES
@@ -72,6 +73,7 @@ class OAuthError(Exception):
 
 async def oauth_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, OAuthError)
+    TOKEN_REQUESTS.labels(exc.error).inc()  # only the token endpoint raises OAuthError
     return exc.response()
 
 
@@ -313,6 +315,7 @@ async def token(request: Request, session: SessionDep) -> JSONResponse:
         "token:" + (request.client.host if request.client else "unknown"), anonymous=True
     )
     if retry is not None:
+        TOKEN_REQUESTS.labels("rate_limited").inc()
         raise ProblemError(
             429, "Too many token requests.", slug="too-many-requests", headers={"Retry-After": str(int(retry))}
         )
@@ -365,6 +368,7 @@ async def token(request: Request, session: SessionDep) -> JSONResponse:
         claims, signer.private_key, algorithm="RS256", headers={"kid": signer.kid, "typ": "at+jwt"}
     )
     body = TokenResponse(access_token=access_token, expires_in=settings.token_ttl_seconds, scope=claims["scope"])
+    TOKEN_REQUESTS.labels("issued").inc()
     return JSONResponse(body.model_dump(), headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 

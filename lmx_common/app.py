@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
+from lmx_common import metrics, telemetry
 from lmx_common.auth import JwksKeySource, TokenVerifier
 from lmx_common.db import Database
 from lmx_common.etag import SETS_ETAG_KEY
@@ -301,6 +302,7 @@ def build_app(
     token_url: str = "/oauth/token",  # noqa: S107 - a URL, not a secret
     context_options: dict[str, Any] | None = None,
     proxied: bool = False,
+    component: str = "unknown",
 ) -> FastAPI:
     """What every component shares: problem handlers, headers, public OpenAPI, liveness and readiness."""
     app = app_class(
@@ -320,7 +322,7 @@ def build_app(
     install_problem_handlers(app)
     for middleware in inner_middleware:  # added first = closer to the routes
         app.add_middleware(middleware)
-    app.add_middleware(RequestContextMiddleware, api_version=version, **(context_options or {}))
+    app.add_middleware(RequestContextMiddleware, api_version=version, component=component, **(context_options or {}))
     for router in routers:
         app.include_router(router)
     app.openapi = _openapi_that_tells_the_truth(app, token_url, proxied)  # type: ignore[method-assign]
@@ -382,7 +384,9 @@ def create_service_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(component, settings.log_level)
-        database = Database(settings.database_url)
+        telemetry.configure(component)
+        database = Database(settings.database_url, name=component)
+        metrics_server = metrics.serve(settings.metrics_port, settings.metrics_host)
         http = httpx.AsyncClient(timeout=httpx.Timeout(5.0, connect=2.0))
         app.state.settings = settings
         app.state.database = database
@@ -417,6 +421,9 @@ def create_service_app(
         finally:
             await http.aclose()
             await database.dispose()
+            telemetry.flush()
+            if metrics_server is not None:
+                metrics_server.close()
 
     # The major version is in the servers, the paths are below it (NL GOV /core/uri-version); the
     # routes themselves stay under API_PREFIX, where the gateway sends `/<component>/v1/...`.
@@ -440,6 +447,7 @@ def create_service_app(
         token_url=settings.token_issuer.rstrip("/") + "/oauth/token",
         proxied=True,
         servers=servers,
+        component=component,
     )
     document = app.openapi
 

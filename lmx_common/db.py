@@ -18,6 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 from starlette.requests import Request
 
+from lmx_common.metrics import watch_pool
+from lmx_common.telemetry import instrument_engine
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -80,10 +83,14 @@ def create_engine(url: str, **overrides: Any) -> AsyncEngine:
 class Database:
     """Owns an engine and its session factory; created in an app's lifespan."""
 
-    def __init__(self, url: str, **overrides: Any) -> None:
+    def __init__(self, url: str, *, name: str | None = None, **overrides: Any) -> None:
+        """``name``: the database's label in the metrics (default: the database's name in the URL)."""
         self.url = url
         self.engine = create_engine(url, **overrides)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        # The pool's use in the metrics, a span per statement when tracing is on (ADR 0029).
+        watch_pool(name or Path(make_url(url).database or "memory").stem, self.engine)
+        instrument_engine(self.engine)
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

@@ -10,6 +10,9 @@ periodic(...)`` block lasts (a service's lifespan):
   message, which can quote data) and the job carries on at the next interval. Expected failures
   a step wants logged otherwise it catches itself.
 - Leaving the block cancels the task and waits for it to end.
+- Each run is counted (``lmx_job_runs_total``, ``lmx_job_failures_total``,
+  ``lmx_job_last_success_timestamp_seconds``, label ``job``) and is a trace of its own: its log
+  lines carry a trace and span id, and with tracing on it is an exported root span (ADR 0029).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
+
+from lmx_common import metrics, telemetry
 
 Step = Callable[[], Awaitable[object]]
 
@@ -31,6 +36,7 @@ class PeriodicJob:
         self.step = step
         self.logger = logger
         self._wake = asyncio.Event()
+        metrics.job_declared(name)
 
     def wake(self) -> None:
         """Run the next step now rather than at the end of the interval."""
@@ -38,13 +44,18 @@ class PeriodicJob:
 
     async def run_once(self) -> bool:
         """One step with the error policy; True when it asks to run again at once."""
-        try:
-            return await self.step() is True
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # keep the job alive; the next round tries again
-            self.logger.warning(f"{self.name} failed", extra={"job": self.name, "errorType": type(exc).__name__})
-            return False
+        with telemetry.job_run(self.name) as span:
+            try:
+                again = await self.step() is True
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # keep the job alive; the next round tries again
+                self.logger.warning(f"{self.name} failed", extra={"job": self.name, "errorType": type(exc).__name__})
+                telemetry.call_outcome(span, error=exc)
+                metrics.job_ran(self.name, failed=True)
+                return False
+            metrics.job_ran(self.name, failed=False)
+            return again
 
     async def run(self) -> None:
         while True:

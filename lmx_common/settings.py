@@ -40,6 +40,10 @@ class CommonSettings(BaseSettings):
     log_level: str = "INFO"
     # Maximum length of an Authorization header we are willing to parse (bytes).
     max_authorization_header_bytes: int = 8192
+    # Prometheus metrics on a port of their own (GET /metrics), never through the API's port or the
+    # gateway; unset (the default): not served. metrics_host: the address it listens on (0.0.0.0 in a pod).
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
 
     def development_secrets(self) -> list[str]:
         """Names of settings that still hold a development default."""

@@ -3,21 +3,28 @@
 All state is in the database, so the worker survives restarts: a delivery is claimed by moving
 its ``next_attempt_at`` one lease into the future before sending; a process killed mid-send
 leaves it due again when the lease runs out (receivers deduplicate by ``webhook-id``).
+
+Observed (ADR 0029): each round is a job run (``job="webhook-delivery"``: runs, failures, last
+success; a trace of its own), each attempt a CLIENT span and a count by outcome
+(``lmx_webhook_delivery_attempts_total``), and at most every ``SAMPLE_SECONDS`` the sequencer's
+backlog and lag and the pending and dead-lettered deliveries are read into gauges.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from standardwebhooks import Webhook
 
+from lmx_common import metrics, telemetry
 from lmx_common.db import Database
 from lmx_common.events.callbacks import AddressNotAllowed, CallbackPolicy, Resolver, webhook_client
 from lmx_common.events.outbox import SEQUENCE_BATCH, cloud_event_json, sequence_pending
@@ -74,6 +81,8 @@ def failure(outcome: Exception | int) -> str:
 
 
 DRAIN_BATCHES = 20  # of SEQUENCE_BATCH events, per round of the worker
+SAMPLE_SECONDS = 5.0  # least time between two readings of the backlog gauges
+JOB = "webhook-delivery"
 
 
 class DeliveryWorker:
@@ -88,6 +97,8 @@ class DeliveryWorker:
         self.client = client
         self._wake = asyncio.Event()
         self._stopping = False
+        self._sampled_at: float | None = None
+        metrics.job_declared(JOB)
 
     def wake(self) -> None:
         """Look now rather than at the next poll (e.g. right after a commit)."""
@@ -95,12 +106,17 @@ class DeliveryWorker:
 
     async def run(self) -> None:
         while not self._stopping:
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # keep polling; the database may be back next time
-                logger.warning("delivery round failed", extra={"errorType": type(exc).__name__})
+            with telemetry.job_run(JOB) as span:
+                try:
+                    await self.run_once()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # keep polling; the database may be back next time
+                    logger.warning("delivery round failed", extra={"errorType": type(exc).__name__})
+                    telemetry.call_outcome(span, error=exc)
+                    metrics.job_ran(JOB, failed=True)
+                else:
+                    metrics.job_ran(JOB, failed=False)
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.settings.event_poll_seconds)
             self._wake.clear()
@@ -110,6 +126,10 @@ class DeliveryWorker:
         # A bulk import publishes thousands of events at once: drain up to DRAIN_BATCHES batches per
         # round, and go round again at once while a backlog remains (one batch per poll interval
         # fell behind a 10,000/s import by hours).
+        now = time.monotonic()
+        if self._sampled_at is None or now - self._sampled_at >= SAMPLE_SECONDS:
+            self._sampled_at = now
+            await self.sample()  # before sequencing: what waited since the last round
         sequenced = await sequence_pending(self.database, self.models, max_batches=DRAIN_BATCHES)
         if sequenced >= DRAIN_BATCHES * SEQUENCE_BATCH:
             self._wake.set()
@@ -125,6 +145,28 @@ class DeliveryWorker:
         outcomes = await asyncio.gather(*(attempt(job) for job in jobs))
         await self._record(outcomes)
         return len(jobs)
+
+    async def sample(self) -> None:
+        """Read the sequencer's backlog and lag and the deliveries waiting or dead into the gauges."""
+        outbox, d, source = self.models.outbox, self.models.delivery, self.models.source
+        async with self.database.sessionmaker() as session:
+            waiting, oldest = (
+                await session.execute(
+                    select(func.count(), func.min(outbox.occurred_at)).where(outbox.position.is_(None))
+                )
+            ).one()
+            states = dict(
+                (
+                    await session.execute(
+                        select(d.status, func.count()).where(d.status.in_((PENDING, DEAD_LETTERED))).group_by(d.status)
+                    )
+                ).all()
+            )
+        metrics.OUTBOX_UNSEQUENCED.labels(source).set(waiting)
+        lag = (datetime.now(UTC) - oldest).total_seconds() if oldest is not None else 0.0
+        metrics.OUTBOX_LAG.labels(source).set(max(0.0, lag))
+        for state in (PENDING, DEAD_LETTERED):
+            metrics.WEBHOOK_DELIVERIES.labels(source, state).set(states.get(state, 0))
 
     async def _claim(self) -> list[_Job]:
         d, sub, outbox = self.models.delivery, self.models.subscription, self.models.outbox
@@ -168,16 +210,21 @@ class DeliveryWorker:
     async def _send(self, job: _Job) -> tuple[_Job, int | None, str | None]:
         headers = sign(job.secret, job.event_id, job.body, datetime.now(UTC))
         headers["content-type"] = "application/cloudevents+json"
-        try:
-            response = await self.client.post(
-                job.url, content=job.body, headers=headers, timeout=self.settings.webhook_timeout_seconds
-            )
-        except Exception as exc:  # whatever it was, the subscriber learns only its class
-            logger.info(
-                "delivery attempt failed",
-                extra={"eventId": job.event_id, "deliveryId": job.delivery_id, "errorType": type(exc).__name__},
-            )
-            return job, None, failure(exc)
+        # A span of the round's trace; the subscriber (outside) is sent no trace headers.
+        attributes = {"http.request.method": "POST", "lmx.delivery_id": job.delivery_id, "lmx.event_id": job.event_id}
+        with telemetry.client_call("POST webhook", attributes) as (_carried, span):
+            try:
+                response = await self.client.post(
+                    job.url, content=job.body, headers=headers, timeout=self.settings.webhook_timeout_seconds
+                )
+            except Exception as exc:  # whatever it was, the subscriber learns only its class
+                logger.info(
+                    "delivery attempt failed",
+                    extra={"eventId": job.event_id, "deliveryId": job.delivery_id, "errorType": type(exc).__name__},
+                )
+                telemetry.call_outcome(span, error=exc)
+                return job, None, failure(exc)
+            telemetry.call_outcome(span, response.status_code)
         if 200 <= response.status_code < 300:
             return job, response.status_code, None
         return job, response.status_code, failure(response.status_code)
@@ -196,13 +243,17 @@ class DeliveryWorker:
                 }
                 if error is None:
                     values |= {"status": DELIVERED, "delivered_at": now, "next_attempt_at": None}
+                    outcome = "delivered"
                 elif attempts >= self.settings.webhook_max_attempts:
                     values |= {"status": DEAD_LETTERED, "next_attempt_at": None}
+                    outcome = "dead-lettered"
                     logger.warning(
                         "delivery dead-lettered", extra={"eventId": job.event_id, "deliveryId": job.delivery_id}
                     )
                 else:
                     values["next_attempt_at"] = now + backoff(self.settings, attempts)
+                    outcome = "retry"
+                metrics.WEBHOOK_ATTEMPTS.labels(self.models.source, outcome).inc()
                 # Only if still ours: a replay or unsubscribe in between wins.
                 await session.execute(update(d).where(d.id == job.delivery_id, d.status == PENDING).values(**values))
 
