@@ -124,6 +124,7 @@ def subscriptions_router(models: EventModels, *, require_https: bool = False) ->
             organisation_oin=caller.organisation_oin,
             callback_url=body.callback_url,
             event_types=sorted(set(body.event_types)),
+            parties=list(models.parties(caller)),
             secret=new_secret(),
             created_at=datetime.now(UTC),
         )
