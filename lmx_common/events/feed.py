@@ -42,8 +42,19 @@ def decode_position(cursor: str | None, name: str = "after") -> int:
     return value
 
 
-def feed_router(models: EventModels) -> APIRouter:
-    """The event feed of one service; include it in the service app."""
+FEED_DESCRIPTION = (
+    "Committed events after the cursor, oldest first, as CloudEvents 1.0 (structured JSON). An event "
+    "without an audience goes to every client with `events:read`; an event about one person goes only "
+    "to the parties in its audience, here and through webhook subscriptions alike.{who} One request "
+    f"looks at no more than {SCAN_LIMIT} feed positions: a page can hold fewer events than `limit`, or "
+    "none, and still carry a `next` cursor past them. Follow `next` until it no longer changes; then "
+    "poll it for later events."
+)
+
+
+def feed_router(models: EventModels, *, audience: str = "") -> APIRouter:
+    """The event feed of one service; include it in the service app. ``audience`` completes the
+    operation's description: who receives the service's events about one person."""
     router = APIRouter(prefix="/v1", tags=["events"])
 
     @router.get(
@@ -51,6 +62,7 @@ def feed_router(models: EventModels) -> APIRouter:
         response_model=EventFeed,
         response_model_by_alias=True,
         summary="Event feed (CloudEvents), oldest first, from a cursor",
+        description=FEED_DESCRIPTION.format(who=audience),
     )
     async def list_events(
         request: Request,
