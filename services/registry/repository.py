@@ -76,7 +76,9 @@ async def active_pseudonyms(session: AsyncSession, pseudonyms: Sequence[str]) ->
 async def active_with_pseudonym(session: AsyncSession, pseudonyms: Sequence[str]) -> str | None:
     """The id of the active registration with one of these BSN pseudonyms (one per key while keys
     rotate), whoever may see it."""
-    query = select(Registration.id).where(Registration.bsn_pseudonym.in_(pseudonyms), Registration.status == "active")
+    query = select(Registration.id).where(
+        Registration.bsn_pseudonym.in_(pseudonyms), Registration.status == "active"
+    )
     return (await session.execute(query.limit(1))).scalar_one_or_none()
 
 

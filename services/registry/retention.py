@@ -199,7 +199,9 @@ async def generalise_anonymised(session: AsyncSession, k: int, hold_days: int, t
     cutoff = datetime.combine((today or date.today()) - timedelta(days=hold_days), datetime.min.time(), UTC)
     # hold_days 0 (the default): a registration that cannot join a class of k is deleted at once.
     expired = [
-        r["id"] for r in rows if levels[r["id"]] == HELD and (hold_days <= 0 or _aware(anonymised_at[r["id"]]) < cutoff)
+        r["id"]
+        for r in rows
+        if levels[r["id"]] == HELD and (hold_days <= 0 or _aware(anonymised_at[r["id"]]) < cutoff)
     ]
     for start in range(0, len(expired), 500):
         await session.execute(delete(Registration).where(Registration.id.in_(expired[start : start + 500])))
