@@ -61,7 +61,7 @@ def test_an_event_goes_to_a_caller_only_if_it_sees_the_registration_through_its_
 def test_only_municipalities_and_information_points_have_parties():
     assert event_parties(CALLERS[0]) == ["municipality:GM1709"]
     assert event_parties(CALLERS[4]) == [f"oin:{POINT}"]
-    for caller in CALLERS[6:] + [CALLERS[3]]:
+    for caller in [*CALLERS[6:], CALLERS[3]]:
         assert event_parties(caller) == []
         assert not any(entitled(registration_audience(r), event_parties(caller)) for r in REGISTRATIONS)
 
