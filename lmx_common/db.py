@@ -172,9 +172,20 @@ async def insert_rows(
     driver: Any = raw.driver_connection  # asyncpg.Connection
     if not driver.is_in_transaction():  # SQLAlchemy begins lazily, on the first statement
         await connection.exec_driver_sql("SELECT 1")
-    json_columns = [i for i, name in enumerate(columns) if isinstance(table.c[name].type, JSON)]
+    json_columns = {
+        i: bool(getattr(table.c[name].type, "none_as_null", False))
+        for i, name in enumerate(columns)
+        if isinstance(table.c[name].type, JSON)
+    }
     if json_columns:
-        rows = [tuple(json.dumps(value) if i in json_columns else value for i, value in enumerate(row)) for row in rows]
+        # None is SQL NULL in a JSON(none_as_null=True) column, as SQLAlchemy stores it; JSON null elsewhere.
+        rows = [
+            tuple(
+                value if i not in json_columns or (value is None and json_columns[i]) else json.dumps(value)
+                for i, value in enumerate(row)
+            )
+            for row in rows
+        ]
     try:
         await driver.copy_records_to_table(table.name, records=rows, columns=list(columns), schema_name=table.schema)
     except asyncpg.IntegrityConstraintViolationError as exc:

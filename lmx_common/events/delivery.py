@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from standardwebhooks import Webhook
 
 from lmx_common import metrics, telemetry
 from lmx_common.db import Database
+from lmx_common.events.audience import entitled
 from lmx_common.events.callbacks import AddressNotAllowed, CallbackPolicy, Resolver, webhook_client
 from lmx_common.events.outbox import SEQUENCE_BATCH, cloud_event_json, sequence_pending
 from lmx_common.events.settings import EventSettings
@@ -195,16 +196,22 @@ class DeliveryWorker:
                 return []
             rows = (
                 await session.execute(
-                    select(d.id, d.attempts, sub.callback_url, sub.secret, outbox)
+                    select(d.id, d.attempts, sub.callback_url, sub.secret, sub.parties, outbox)
                     .join(sub, sub.id == d.subscription_id)
                     .join(outbox, outbox.id == d.event_id)
                     .where(d.id.in_(claimed))
                     .order_by(d.position)
                 )
             ).all()
+            # The fan-out makes no delivery for a subscriber outside the event's audience; one made
+            # before audiences were kept (docs/decisions/0028), or replayed since, is dropped unsent.
+            barred = [row[0] for row in rows if not entitled(row[5].audience, row[4])]
+            if barred:
+                await session.execute(delete(d).where(d.id.in_(barred)))
         return [
             _Job(delivery_id, event.id, url, secret, cloud_event_json(event, self.models.source), attempts)
-            for delivery_id, attempts, url, secret, event in rows
+            for delivery_id, attempts, url, secret, _parties, event in rows
+            if delivery_id not in barred
         ]
 
     async def _send(self, job: _Job) -> tuple[_Job, int | None, str | None]:

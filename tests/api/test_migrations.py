@@ -4,10 +4,11 @@ and up again, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from lmx_common.db import create_engine
 from lmx_common.migrations import DATABASES, downgrade, upgrade
@@ -128,3 +129,54 @@ def test_record_keys_are_given_to_existing_registrations_and_summed_by_the_trigg
     after = asyncio.run(run([], true_sums))
     assert [tuple(map(str, r)) for r in asyncio.run(run([], kept))] == [tuple(map(str, r)) for r in after]
     assert after != before
+
+
+def test_registry_events_already_in_the_outbox_get_their_municipalities_as_audience(fresh_urls):
+    """rg0402 (docs/decisions/0028): an event made before audiences were kept must not stay visible to
+    every events:read client; it gets the municipalities in its data. Subscriptions get their OIN."""
+    from tests.support.db import rows
+
+    url = fresh_urls["registry"]
+    upgrade("registry", url, "rg0301")
+
+    async def seed() -> None:
+        engine = create_engine(url)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(
+                    text(
+                        "INSERT INTO outbox_events (id, position, type, subject, data, occurred_at) VALUES "
+                        "('e-two', 1, 'registration.created', NULL, :two, '2026-11-01T00:00:00+00:00'), "
+                        "('e-one', 2, 'registration.departed', NULL, :one, '2026-11-02T00:00:00+00:00')"
+                    ),
+                    {
+                        "two": json.dumps({"workMunicipalityCode": "GM0363", "residenceMunicipalityCode": "GM0599"}),
+                        "one": json.dumps({"workMunicipalityCode": "GM1655", "residenceMunicipalityCode": "GM1655"}),
+                    },
+                )
+                await conn.execute(
+                    text(
+                        "INSERT INTO event_subscriptions (id, client_id, organisation_oin, callback_url, event_types,"
+                        " secret, created_at) VALUES ('s-1', 'c', '00000099000000001655', 'https://example.nl/h',"
+                        " '[\"registration.created\"]', 'whsec_x', '2026-11-01T00:00:00+00:00')"
+                    )
+                )
+        finally:
+            await engine.dispose()
+
+    asyncio.run(seed())
+    upgrade("registry", url)
+    events = asyncio.run(rows(url, "SELECT id, audience FROM outbox_events ORDER BY position"))
+    audiences = {e["id"]: _json(e["audience"]) for e in events}
+    assert audiences == {
+        "e-two": ["municipality:GM0599", "municipality:GM0363"],
+        "e-one": ["municipality:GM1655"],
+    }
+    [subscription] = asyncio.run(rows(url, "SELECT parties FROM event_subscriptions"))
+    assert _json(subscription["parties"]) == ["oin:00000099000000001655"]
+    downgrade("registry", url, "rg0301")
+    assert "audience" not in tables(url)["outbox_events"] and "parties" not in tables(url)["event_subscriptions"]
+
+
+def _json(value: object) -> object:
+    return json.loads(value) if isinstance(value, str) else value
