@@ -9,7 +9,9 @@ periodic(...)`` block lasts (a service's lifespan):
 - A step that raises is logged (warning, ``errorType`` = the exception's class name, never its
   message, which can quote data) and the job carries on at the next interval. Expected failures
   a step wants logged otherwise it catches itself.
-- Leaving the block cancels the task and waits for it to end.
+- Leaving the block (shutdown) stops the job at a safe point: a step under way may finish (at most
+  ``STOP_GRACE_SECONDS``; each step is one transaction, so one cut off is rolled back whole), and no
+  new step starts. The jobs start only once the database schema is at head (lmx_common/lifecycle.py).
 """
 
 from __future__ import annotations
@@ -21,6 +23,17 @@ from contextlib import asynccontextmanager, suppress
 
 Step = Callable[[], Awaitable[object]]
 
+# How long a job's step under way may take to finish at shutdown before it is cancelled.
+STOP_GRACE_SECONDS = 5.0
+
+
+async def stop_at_safe_point(task: asyncio.Task[None], grace: float) -> None:
+    """Wait up to ``grace`` for a task told to stop to end by itself; then cancel it."""
+    await asyncio.wait({task}, timeout=grace)
+    task.cancel()
+    with suppress(asyncio.CancelledError):
+        await task
+
 
 class PeriodicJob:
     """The loop around one step; see the module docstring for its rules."""
@@ -31,9 +44,15 @@ class PeriodicJob:
         self.step = step
         self.logger = logger
         self._wake = asyncio.Event()
+        self.stopping = False
 
     def wake(self) -> None:
         """Run the next step now rather than at the end of the interval."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Start no new step; the one under way finishes."""
+        self.stopping = True
         self._wake.set()
 
     async def run_once(self) -> bool:
@@ -47,7 +66,7 @@ class PeriodicJob:
             return False
 
     async def run(self) -> None:
-        while True:
+        while not self.stopping:
             if await self.run_once():
                 continue
             with suppress(TimeoutError):
@@ -66,6 +85,5 @@ async def periodic(name: str, interval: float, step: Step, logger: logging.Logge
     try:
         yield job
     finally:
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
+        job.stop()
+        await stop_at_safe_point(task, STOP_GRACE_SECONDS)

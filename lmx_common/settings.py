@@ -40,6 +40,12 @@ class CommonSettings(BaseSettings):
     log_level: str = "INFO"
     # Maximum length of an Authorization header we are willing to parse (bytes).
     max_authorization_header_bytes: int = 8192
+    # On SIGTERM: readiness answers 503 at once, requests are still accepted for this long (so a load
+    # balancer sees it and stops sending), then no new connections and the requests in flight get at
+    # most shutdown_timeout_seconds to finish (uvicorn's graceful shutdown, unless its
+    # --timeout-graceful-shutdown is given). See docs/operations.md and ADR 0030.
+    shutdown_delay_seconds: float = 0.0
+    shutdown_timeout_seconds: float = 20.0
 
     def development_secrets(self) -> list[str]:
         """Names of settings that still hold a development default."""
