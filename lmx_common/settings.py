@@ -45,7 +45,7 @@ class CommonSettings(BaseSettings):
     # most shutdown_timeout_seconds to finish (uvicorn's graceful shutdown, unless its
     # --timeout-graceful-shutdown is given). See docs/operations.md and ADR 0030.
     shutdown_delay_seconds: float = 0.0
-    shutdown_timeout_seconds: float = 20.0
+    shutdown_timeout_seconds: float = 30.0  # the gateway's read timeout: a proxied call may take that long
 
     def development_secrets(self) -> list[str]:
         """Names of settings that still hold a development default."""
