@@ -2,9 +2,10 @@
 
 Real processes, started as `lmx up` starts them (uvicorn with the same arguments):
 
-- on EMPTY databases the gateway and the registry start, are live (200) and not ready (503), answer
-  every other request 503 problem+json, and their background loops wait quietly; once `lmx migrate`
-  has run they become ready on their own, the gateway makes its signing key and issues tokens;
+- on EMPTY databases the gateway and the three services start, are live (200) and not ready (503),
+  answer every other request 503 problem+json, and their background loops wait quietly; once
+  migrated (``upgrade``, what `lmx migrate` runs) they become ready on their own, the gateway makes
+  its signing key and issues tokens the services accept;
 - under a bounded concurrent load of writes, SIGTERM flips readiness to 503 at once while every
   request accepted is answered 201 and stored; after the drain delay new connections are refused.
 """
@@ -20,7 +21,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,19 +33,14 @@ from sqlalchemy import column, select, table
 from gateway.clients import NewClient, add_client
 from lmx_cli.stack import APPS, UVICORN_ARGS
 from lmx_common.db import Database
-from lmx_common.migrations import DATABASES
+from lmx_common.migrations import DATABASES, upgrade
 from tests.conftest import assert_problem, create_postgres_databases, drop_postgres_databases, require_postgres
+from tests.support.housing import HOUSING_SERVICE_SCOPES
 from tests.support.registrations import add_processing_activity, make_registration
 from tests.support.servers import free_port
 
 registrations = table("registrations", column("id"))
 ROOT = Path(__file__).resolve().parents[2]
-LMX = str(Path(sys.executable).parent / "lmx")
-QUIET_LOOPS = {  # the registry's loops go round fast, so that spamming against an empty database would show
-    "REGISTRY_EVENT_POLL_SECONDS": "0.1",
-    "REGISTRY_AUDIT_SEAL_INTERVAL_SECONDS": "0.2",
-    "REGISTRY_ANONYMISE_INTERVAL_SECONDS": "0.2",
-}
 
 
 @contextmanager
@@ -110,100 +106,112 @@ def empty_databases(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
         drop_postgres_databases(urls)
 
 
-async def test_gateway_and_registry_wait_for_their_migrations_then_become_ready(
+SERVICES = ("registry", "certification", "housing")
+HOUSING_CLIENT = "housing-ready"
+
+
+async def test_every_component_waits_for_its_migrations_then_becomes_ready(
     empty_databases: dict[str, str], tmp_path: Path
 ) -> None:
-    gateway_port, registry_port = free_port(), free_port()
-    gateway, registry = f"http://127.0.0.1:{gateway_port}", f"http://127.0.0.1:{registry_port}"
+    ports = {name: free_port() for name in ("gateway", *SERVICES)}
+    base = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    gateway = base["gateway"]
+    housing_secret = uuid.uuid4().hex + uuid.uuid4().hex
     databases = {f"{name.upper()}_DATABASE_URL": url for name, url in empty_databases.items()}
-    env = databases | QUIET_LOOPS | {"GATEWAY_ISSUER": gateway, "REGISTRY_TOKEN_ISSUER": gateway}
-    env |= {"REGISTRY_JWKS_URL": gateway + "/.well-known/jwks.json"}
-    # The gateway's readiness asks each service whether it is live: here all three are the registry.
-    env |= {f"GATEWAY_{name}_URL": registry for name in ("REGISTRY", "CERTIFICATION", "HOUSING")}
-    gateway_log, registry_log = tmp_path / "gateway.log", tmp_path / "registry.log"
-    with (
-        component("registry", registry_port, env, registry_log) as registry_process,
-        component("gateway", gateway_port, env, gateway_log) as gateway_process,
-    ):
+    env = databases | {"GATEWAY_ISSUER": gateway, "GATEWAY_RATE_LIMIT": "100000/minute"}
+    for name in SERVICES:
+        env |= {f"GATEWAY_{name.upper()}_URL": base[name], f"{name.upper()}_TOKEN_ISSUER": gateway}
+        env |= {f"{name.upper()}_JWKS_URL": gateway + "/.well-known/jwks.json"}
+    # Every loop goes round fast, so that failing or spamming against an empty database would show.
+    env |= {
+        "REGISTRY_EVENT_POLL_SECONDS": "0.1",
+        "REGISTRY_AUDIT_SEAL_INTERVAL_SECONDS": "0.2",
+        "REGISTRY_ANONYMISE_INTERVAL_SECONDS": "0.2",
+        "CERTIFICATION_EVENT_POLL_SECONDS": "0.1",
+        "CERTIFICATION_EXPIRY_INTERVAL_SECONDS": "0.2",
+        "HOUSING_EVENT_POLL_SECONDS": "0.2",
+        "HOUSING_GATEWAY_URL": gateway,
+        "HOUSING_CLIENT_ID": HOUSING_CLIENT,
+        "HOUSING_CLIENT_SECRET": housing_secret,
+    }
+    logs = {name: tmp_path / f"{name}.log" for name in ports}
+    with ExitStack() as running:
+        processes = {
+            name: running.enter_context(component(name, port, env, logs[name])) for name, port in ports.items()
+        }
         async with httpx.AsyncClient(timeout=10, event_hooks={"request": [add_processing_activity]}) as http:
-            await live(http, registry, registry_process)
-            await live(http, gateway, gateway_process)
+            for name, process in processes.items():
+                await live(http, base[name], process)
 
-            body = assert_problem(await http.get(registry + "/health/ready"), 503, "service-unavailable")
-            assert body["checks"] == {"database": "up", "schema": "down"}
+            for name in SERVICES:
+                body = assert_problem(await http.get(base[name] + "/health/ready"), 503, "service-unavailable")
+                assert body["checks"] == {"database": "up", "schema": "down"}, (name, body)
+                # Every other request: 503 problem+json with Retry-After, not an error from a missing table.
+                other = await http.get(base[name] + "/v1/openapi.json")
+                assert_problem(other, 503, "service-unavailable")
+                assert other.headers["retry-after"] == "5"
             body = assert_problem(await http.get(gateway + "/health/ready"), 503, "service-unavailable")
             assert body["checks"]["schema"] == "down" and body["checks"]["keys"] == "down", body
-            # Every other request: 503 problem+json with Retry-After, not an error from a missing table.
             token = await http.post(gateway + "/oauth/token", data={"grant_type": "client_credentials"})
             assert_problem(token, 503, "service-unavailable")
             assert token.headers["retry-after"] == "5"
-            listed = await http.get(registry + "/v1/registrations")
-            assert_problem(listed, 503, "service-unavailable")
-            assert listed.headers["retry-after"] == "5"
 
             await asyncio.sleep(2)  # the loops (every 0.1-0.2 s) would have failed ~20 times by now
-            assert gateway_process.poll() is None and registry_process.poll() is None
+            assert all(process.poll() is None for process in processes.values())
 
-            migrated = await asyncio.to_thread(
-                subprocess.run,
-                [LMX, "migrate"],
-                cwd=tmp_path,
-                env=os.environ | databases,
-                capture_output=True,
-                timeout=120,
-            )
-            assert migrated.returncode == 0, migrated.stderr
+            # The gateway first (so the housing service's client exists when its consumer starts), then the rest.
+            await asyncio.to_thread(upgrade, "gateway", empty_databases["gateway"])  # what `lmx migrate` runs
+            await add_client_with(empty_databases["gateway"], HOUSING_CLIENT, "service", HOUSING_SERVICE_SCOPES,
+                                  secret=housing_secret)  # fmt: skip
+            for name in SERVICES:
+                await asyncio.to_thread(upgrade, name, empty_databases[name])
 
-            async def ready(base: str) -> bool:
-                return (await http.get(base + "/health/ready")).status_code == 200
+            async def ready(url: str) -> bool:
+                return (await http.get(url + "/health/ready")).status_code == 200
 
-            # Polled with backoff capped at 3 s (lmx_common/lifecycle.py), so well within 10 s.
-            await until(lambda: ready(registry), 10, "registry ready after the migrations")
-            await until(lambda: ready(gateway), 10, "gateway ready after the migrations")
-            answer = await http.get(registry + "/health/ready")
-            assert answer.json() == {"status": "up", "checks": {"database": "up", "schema": "up"}}
+            # Looked at again with backoff capped at 3 s (lmx_common/lifecycle.py): well within 10 s.
+            for name in (*SERVICES, "gateway"):
+                await until(lambda name=name: ready(base[name]), 10, f"{name} ready after the migrations")
+            for name in SERVICES:
+                answer = await http.get(base[name] + "/health/ready")
+                assert answer.json() == {"status": "up", "checks": {"database": "up", "schema": "up"}}
             checks = (await http.get(gateway + "/health/ready")).json()["checks"]
-            assert checks == {
-                "database": "up",
-                "schema": "up",
-                "keys": "up",
-                "registry": "up",
-                "certification": "up",
-                "housing": "up",
-            }
+            assert checks == dict.fromkeys(("database", "schema", "keys", *SERVICES), "up")
 
-            # The gateway made its signing key itself and now issues tokens the registry accepts.
+            # The gateway made its signing key itself and now issues tokens the services accept.
             jwks = (await http.get(gateway + "/.well-known/jwks.json")).json()
             assert len(jwks["keys"]) == 1
-            secret = await _add_client(empty_databases["gateway"], "test-ready", ("registry:read",))
+            secret = await add_client_with(empty_databases["gateway"], "test-ready", "municipality", ("registry:read",))
             issued = await http.post(
                 gateway + "/oauth/token", data={"grant_type": "client_credentials"}, auth=("test-ready", secret)
             )
             assert issued.status_code == 200, issued.text
-            access = issued.json()["access_token"]
-            headers = {"Authorization": f"Bearer {access}"}
+            headers = {"Authorization": f"Bearer {issued.json()['access_token']}"}
             read = await http.get(gateway + "/registry/v1/registrations", headers=headers)
             assert read.status_code == 200, read.text
             assert read.json()["items"] == []
 
-    # Waiting was quiet: one line each that it waits, none per failed round of a loop.
-    for log in (registry_log, gateway_log):
+    # Waiting was quiet: one line that it waits and one that it is over, no failure of any loop.
+    for name, log in logs.items():
         messages = log_messages(log)
-        assert messages.count("waiting for the database schema (run the migrations)") == 1, messages
-        assert messages.count("database schema at head") == 1, messages
-        assert not [m for m in messages if ": " in m], messages  # no warning, no error
+        assert messages.count("waiting for the database schema (run the migrations)") == 1, (name, messages)
+        assert messages.count("database schema at head") == 1, (name, messages)
+        assert not [m for m in messages if ": " in m], (name, messages)  # no warning, no error
 
 
-async def _add_client(url: str, client_id: str, scopes: tuple[str, ...]) -> str:
-    new = NewClient(client_id, "Test client", "00000099" + "1" * 12, "municipality", scopes, "GM1655", None, None)
+async def add_client_with(
+    url: str, client_id: str, kind: str, scopes: tuple[str, ...], secret: str | None = None
+) -> str:
+    municipality = "GM1655" if kind == "municipality" else None
+    new = NewClient(client_id, "Test client", f"00000099{uuid.uuid4().int % 10**12:012d}", kind, scopes, municipality)
     database = Database(url)
     try:
         async with database.sessionmaker() as session, session.begin():
-            _, secret = await add_client(session, new, with_secret=True)
+            _, given = await add_client(session, new, with_secret=True, given_secret=secret)
     finally:
         await database.dispose()
-    assert secret is not None
-    return secret
+    assert given is not None
+    return given
 
 
 DRAIN_DELAY = 3.0  # seconds between SIGTERM and uvicorn closing its listener (shutdown_delay_seconds)
