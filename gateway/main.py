@@ -174,13 +174,16 @@ async def _ensure_signing_key(database: Database, passphrase: str) -> None:
     """The active signing key, made on the first run (development; `lmx keys ensure` in a deployment).
     Tried again with backoff while it fails (the database went away after the schema check)."""
     delay = FIRST_WAIT
+    logged = False
     while True:
         try:
             async with database.sessionmaker() as session:
                 _, created = await ensure_key(session, passphrase)
                 await session.commit()
         except Exception as exc:
-            logger.warning("could not load the signing key", extra={"errorType": type(exc).__name__})
+            if not logged:  # once, not per try
+                logger.warning("could not load the signing key", extra={"errorType": type(exc).__name__})
+                logged = True
             await asyncio.sleep(delay)
             delay = min(MAX_WAIT, delay * 2)
             continue
