@@ -20,6 +20,7 @@ from lmx_common import metrics, telemetry
 from lmx_common.auth import JwksKeySource, TokenVerifier
 from lmx_common.db import Database
 from lmx_common.etag import SETS_ETAG_KEY
+from lmx_common.lifecycle import Lifecycle, LifecycleGuard, SchemaGate
 from lmx_common.logging import configure_logging
 from lmx_common.middleware import HeadAsGetMiddleware, RequestContextMiddleware
 from lmx_common.problems import PROBLEM_MEDIA_TYPE, ProblemError, install_problem_handlers
@@ -303,15 +304,26 @@ def build_app(
     context_options: dict[str, Any] | None = None,
     proxied: bool = False,
     component: str = "unknown",
+    shutdown_delay: float = 0.0,
+    shutdown_timeout: float | None = None,
 ) -> FastAPI:
-    """What every component shares: problem handlers, headers, public OpenAPI, liveness and readiness."""
+    """What every component shares: problem handlers, headers, public OpenAPI, liveness and readiness,
+    the start-up guard and the draining step on SIGTERM (lmx_common/lifecycle.py, ADR 0030)."""
+    lifecycle = Lifecycle()
+
+    @asynccontextmanager
+    async def lifespan_in_lifecycle(app: FastAPI) -> AsyncIterator[None]:
+        with lifecycle.signals(shutdown_delay, shutdown_timeout):
+            async with lifespan(app):
+                yield
+
     app = app_class(
         title=title,
         description=description,
         version=version,
         contact=CONTACT,
         license_info=LICENSE,
-        lifespan=lifespan,
+        lifespan=lifespan_in_lifecycle,
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
@@ -319,9 +331,11 @@ def build_app(
         generate_unique_id_function=operation_id,
     )
     app.state.readiness_checks = {}
+    app.state.lifecycle = lifecycle
     install_problem_handlers(app)
     for middleware in inner_middleware:  # added first = closer to the routes
         app.add_middleware(middleware)
+    app.add_middleware(LifecycleGuard, lifecycle=lifecycle)
     app.add_middleware(RequestContextMiddleware, api_version=version, component=component, **(context_options or {}))
     for router in routers:
         app.include_router(router)
@@ -344,9 +358,13 @@ def build_app(
         tags=["health"],
         response_model=HealthStatus,
         summary="Readiness",
-        responses={503: _problem_ref("A dependency is down.")},
+        responses={503: _problem_ref("Not ready: a dependency is down, the schema is not at head, or shutting down.")},
     )
     async def ready(request: Request) -> HealthStatus:
+        if lifecycle.draining:  # SIGTERM: a load balancer stops sending here while requests still finish
+            raise ProblemError(
+                503, "Not ready: shutting down", slug="service-unavailable", extra={"checks": {"shutdown": "down"}}
+            )
         checks: dict[str, ReadinessCheck] = request.app.state.readiness_checks
         results = await asyncio.gather(*(asyncio.wait_for(c(), 3.0) for c in checks.values()), return_exceptions=True)
         report = {
@@ -404,6 +422,8 @@ def create_service_app(
                 cache_seconds=settings.jwks_cache_seconds,
             )
         app.state.readiness_checks["database"] = database.ping
+        lifecycle: Lifecycle = app.state.lifecycle
+        app.state.readiness_checks["schema"] = lifecycle.check
         if on_startup is not None:
             await on_startup(app)
         # What start-up built lives as long as the process: out of the collector's way, so a full
@@ -412,11 +432,18 @@ def create_service_app(
         gc.collect()
         gc.freeze()
         logger.info("started", extra={"version": version})
-        try:
-            if background is not None:
+
+        @asynccontextmanager
+        async def when_ready() -> AsyncIterator[None]:
+            if background is None:
+                yield
+            else:
                 async with background(app):
                     yield
-            else:
+
+        try:
+            # The background jobs start once the schema is at head: at once, or after the migrations ran.
+            async with lifecycle.running(SchemaGate(component, database), when_ready):
                 yield
         finally:
             await http.aclose()
@@ -448,6 +475,8 @@ def create_service_app(
         proxied=True,
         servers=servers,
         component=component,
+        shutdown_delay=settings.shutdown_delay_seconds,
+        shutdown_timeout=settings.shutdown_timeout_seconds,
     )
     document = app.openapi
 

@@ -2,7 +2,9 @@
 
 All state is in the database, so the worker survives restarts: a delivery is claimed by moving
 its ``next_attempt_at`` one lease into the future before sending; a process killed mid-send
-leaves it due again when the lease runs out (receivers deduplicate by ``webhook-id``).
+leaves it due again when the lease runs out (receivers deduplicate by ``webhook-id``). At shutdown
+the round under way finishes (its attempts recorded) within the webhook timeout plus a margin; one
+cut off then is retried after its lease (at-least-once).
 
 Observed (ADR 0029): each round is a job run (``job="webhook-delivery"``: runs, failures, last
 success; a trace of its own), each attempt a CLIENT span and a count by outcome
@@ -31,6 +33,7 @@ from lmx_common.events.callbacks import AddressNotAllowed, CallbackPolicy, Resol
 from lmx_common.events.outbox import SEQUENCE_BATCH, cloud_event_json, sequence_pending
 from lmx_common.events.settings import EventSettings
 from lmx_common.events.tables import DEAD_LETTERED, DELIVERED, PENDING, EventModels
+from lmx_common.jobs import STOP_GRACE_SECONDS, stop_at_safe_point
 
 __all__ = ["DeliveryWorker", "EventSettings", "backoff", "delivery_worker", "failure", "sign"]
 
@@ -282,6 +285,5 @@ async def delivery_worker(
             yield worker
         finally:
             worker._stopping = True
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
+            worker.wake()
+            await stop_at_safe_point(task, settings.webhook_timeout_seconds + STOP_GRACE_SECONDS)

@@ -269,7 +269,14 @@ async def test_replicas_share_one_rate_limit_through_redis(stack, http, backend)
 async def test_readiness_names_the_service_that_is_down(http, lab):
     response = await http.get(lab + "/health/ready")
     body = assert_problem(response, 503, "service-unavailable")
-    assert body["checks"] == {"database": "up", "registry": "up", "certification": "down", "housing": "down"}
+    assert body["checks"] == {
+        "database": "up",
+        "schema": "up",
+        "keys": "up",
+        "registry": "up",
+        "certification": "down",
+        "housing": "down",
+    }
     live = await http.get(lab + "/health/live")
     assert live.status_code == 200 and live.json()["status"] == "up"
 

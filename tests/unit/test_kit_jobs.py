@@ -125,3 +125,34 @@ async def test_each_run_is_counted_and_is_a_trace_of_its_own():
     assert all(trace and trace == logged and span for trace, logged, span in seen)
     assert len({trace for trace, _, _ in seen}) == len(seen)
     assert trace_id_var.get() is None and trace_context_var.get() is None  # nothing left behind
+
+
+async def test_at_shutdown_a_step_under_way_finishes_and_no_new_one_starts():
+    started, finished = asyncio.Event(), []
+
+    async def step() -> bool:
+        started.set()
+        await asyncio.sleep(0.1)  # a batch half done when the block ends
+        finished.append(1)
+        return True  # "more to do": without the stop it would go again at once
+
+    async with periodic("batch-job", 0.01, step, logger):
+        await started.wait()
+    assert finished == [1]
+
+
+async def test_at_shutdown_a_step_that_overruns_the_grace_is_cancelled(monkeypatch):
+    monkeypatch.setattr("lmx_common.jobs.STOP_GRACE_SECONDS", 0.05)
+    started, cancelled = asyncio.Event(), []
+
+    async def step() -> None:
+        started.set()
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            cancelled.append(1)
+            raise
+
+    async with asyncio.timeout(2), periodic("stuck-job", 0.01, step, logger):
+        await started.wait()
+    assert cancelled == [1]
