@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 from lmx_cli.demo import DEMO_CLIENTS
-from tests.support.webhooks import receiver
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.postgres
@@ -47,7 +46,7 @@ async def test_soak_driver_runs_the_mix_without_errors_and_drains_the_backlog(st
         clients[role] = (client_id, secret)
 
     mix = dict.fromkeys(soak.MIX, 1)  # every operation, equally often: each must run
-    with receiver() as hooks, soak.MemorySampler({"test": os.getpid()}, 0.5) as memory:
+    with soak.webhook_receiver() as hooks, soak.MemorySampler({"test": os.getpid()}, 0.5) as memory:
         result = await soak.soak(
             stack.gateway,
             clients,
