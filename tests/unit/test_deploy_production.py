@@ -419,3 +419,55 @@ def test_root_dockerignore_keeps_local_state_and_secrets_out_of_the_build_contex
         "deploy/.env.example",
     ):
         assert not ignored(root, path), f"{path} is needed by the build"
+
+
+# ---------------------------------------------------------------------------
+# Compose v2
+# ---------------------------------------------------------------------------
+
+COMPOSE_SERVICE_KEYS = {
+    "image",
+    "build",
+    "command",
+    "environment",
+    "depends_on",
+    "healthcheck",
+    "ports",
+    "volumes",
+    "read_only",
+    "tmpfs",
+    "cap_drop",
+    "security_opt",
+    "restart",
+}
+
+
+def test_compose_file_is_what_the_compose_v2_plugin_accepts() -> None:
+    """What `docker compose config` checks beyond YAML, for the constructs this file uses (no Compose v2
+    plugin in Debian's archive to run it here; docs/decisions/0032)."""
+    doc = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text(encoding="utf-8"))
+    assert "version" not in doc, "obsolete in Compose v2"
+    assert re.fullmatch(r"[a-z0-9][a-z0-9_-]*", doc["name"]), "project names are lower case"
+    top = {key for key in doc if not key.startswith("x-")}
+    assert top <= {"name", "services", "volumes", "networks", "configs", "secrets"}
+    declared_volumes = set(doc.get("volumes") or {})
+    for name, service in doc["services"].items():
+        assert set(service) <= COMPOSE_SERVICE_KEYS, (name, set(service) - COMPOSE_SERVICE_KEYS)
+        assert "image" in service or "build" in service, name
+        for dependency, condition in (service.get("depends_on") or {}).items():
+            assert dependency in doc["services"], (name, dependency)
+            assert condition["condition"] in {"service_started", "service_healthy", "service_completed_successfully"}
+            if condition["condition"] == "service_healthy":
+                assert "healthcheck" in doc["services"][dependency], (name, dependency)
+        if "healthcheck" in service:
+            assert service["healthcheck"]["test"][0] in {"CMD", "CMD-SHELL", "NONE"}, name
+        for key, value in (service.get("environment") or {}).items():
+            # Compose v2 refuses booleans and nulls in an environment mapping.
+            assert isinstance(value, str | int | float) and not isinstance(value, bool), (name, key)
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if not source.startswith((".", "/")):
+                assert source in declared_volumes, (name, source)
+            else:
+                assert (DEPLOY / source).exists(), (name, source)
+        assert service.get("restart", "no") in {"no", "always", "on-failure", "unless-stopped"}

@@ -68,6 +68,7 @@ COMPONENT_VARS: dict[str, set[str]] = {
             "CONNECT_TIMEOUT",
             "READ_TIMEOUT",
             "KEY_PASSPHRASE",
+            "TRUSTED_PROXIES",
         )
     },
     "registry": {
