@@ -439,9 +439,9 @@ class MemorySampler:
         return out
 
 
-async def backlog(databases: dict[str, str]) -> dict[str, dict[str, int]]:
-    """Per service database (component → PostgreSQL DSN): outbox events not yet in the feed,
-    deliveries pending, dead-lettered and delivered."""
+async def backlog(databases: dict[str, str], subscriptions: list[str]) -> dict[str, dict[str, int]]:
+    """Per service database (component → PostgreSQL DSN): outbox events not yet in the feed, and the
+    deliveries of SUBSCRIPTIONS ("service:id", the soak's own) pending, dead-lettered and delivered."""
     out: dict[str, dict[str, int]] = {}
     for component in EVENT_DATABASES:
         conn = await asyncpg.connect(databases[component].replace("postgresql+asyncpg://", "postgresql://"))
@@ -450,7 +450,12 @@ async def backlog(databases: dict[str, str]) -> dict[str, dict[str, int]]:
             if await conn.fetchval("SELECT to_regclass('outbox_events') IS NOT NULL"):
                 counts["unsequenced"] = await conn.fetchval("SELECT count(*) FROM outbox_events WHERE position IS NULL")
             if await conn.fetchval("SELECT to_regclass('event_deliveries') IS NOT NULL"):
-                rows = await conn.fetch("SELECT status, count(*) AS n FROM event_deliveries GROUP BY status")
+                ours = [s.partition(":")[2] for s in subscriptions if s.partition(":")[0] == component]
+                rows = await conn.fetch(
+                    "SELECT status, count(*) AS n FROM event_deliveries WHERE subscription_id = ANY($1::text[]) "
+                    "GROUP BY status",
+                    ours,
+                )
                 by_status = {str(r["status"]): int(r["n"]) for r in rows}
                 counts["pending_deliveries"] = by_status.get("pending", 0)
                 counts["dead_lettered"] = by_status.get("dead-lettered", 0)
@@ -548,12 +553,12 @@ async def soak(
         load = Load(http, gateway, clients, seed=seed)
         subscribed = await subscribe(load, hooks + "/lmx", subscriptions)
         took = await load.drive(seconds, rate, workers, mix)
-    at_stop = await backlog(databases)
+    at_stop = await backlog(databases, subscribed)
     drain_started = time.monotonic()
     after = at_stop
     while backlog_total(after) and time.monotonic() - drain_started < drain_seconds:
         await asyncio.sleep(1)
-        after = await backlog(databases)
+        after = await backlog(databases, subscribed)
     async with httpx.AsyncClient(timeout=10) as http:
         received = (await http.get(hooks + "/stats")).json()
     operations = load.tally.table()
