@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test test-unit lint lint-openapi typecheck bench install clean
+.PHONY: run test test-unit lint lint-openapi typecheck bench soak install clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,12 @@ lint-openapi: $(INSTALLED)
 bench: $(INSTALLED)
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(PY) bench/run.py
+
+## The soak (never part of `make test`): the whole stack on PostgreSQL and Redis under a mixed load through
+## the gateway for SOAK_SECONDS (default 600); errors, latency percentiles, RSS over time, outbox backlog.
+## Report in var/soak/latest.{json,md}; see docs/performance.md ("Soak").
+soak: $(INSTALLED)
+	$(PY) bench/soak.py
 
 clean:
 	rm -rf $(VENV) var

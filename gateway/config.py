@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic_settings import SettingsConfigDict
+from pydantic import field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from lmx_common.settings import CommonSettings
 from lmx_common.version import API_VERSION
@@ -59,10 +62,35 @@ class GatewaySettings(CommonSettings):
     # Per remote address, for unauthenticated calls (token endpoint, public documents).
     anonymous_rate_limit: str = "300/minute"
     redis_url: str | None = None
+    # The reverse proxies in front of the gateway (an Ingress controller, a load balancer): addresses or
+    # networks (CIDR), comma-separated in the environment. A request whose TCP peer is on this list has
+    # its client address (the anonymous rate limits, the logs, the X-Forwarded-For the services get) taken
+    # from X-Forwarded-For: the nearest address not on the list; X-Forwarded-Proto sets the scheme.
+    # Empty (the default): the TCP peer is the client and X-Forwarded-* from callers count for nothing.
+    # deploy/README.md ("Client addresses behind an Ingress"), ADR 0032.
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
     # Origins whose pages may call the API from a browser (CORS), comma-separated: exact origins
     # (`https://portal.example.nl`) or any port of one host (`http://localhost:*`). Unset: in development
     # localhost and 127.0.0.1 on any port, in production none (gateway/cors.py, ADR 0025).
     cors_origins: str | None = None
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses_or_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            # "*" (trust every peer) would let any caller choose its own rate-limit bucket: refused.
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"trusted_proxies: {entry!r} is not an IP address or network (CIDR)") from None
+        return value
 
     def cors_origin_list(self) -> str:
         if self.cors_origins is not None:

@@ -7,10 +7,12 @@ import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any, cast
 
 import aiohttp
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from gateway import catalogue, docs, oauth, routes
 from gateway.clients import SecretVerifier
@@ -51,7 +53,9 @@ class GatewayApp(FastAPI):
     """
 
     proxied: ASGIApp
-    entry: ASGIApp | None = None  # CORS around both, when origins are configured (gateway/cors.py)
+    # Around both: CORS when origins are configured (gateway/cors.py); outside it the client address from
+    # X-Forwarded-For when trusted proxies are configured (GatewaySettings.trusted_proxies).
+    entry: ASGIApp | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.entry is not None:
@@ -175,6 +179,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     origins = OriginPolicy.parse(settings.cors_origin_list())
     if origins:
         app.entry = CorsMiddleware(app.dispatch, origins, frozenset(routes.SERVICES))
+    if settings.trusted_proxies:
+        # uvicorn's own: from a trusted peer, the nearest untrusted X-Forwarded-For address becomes
+        # scope["client"], which the rate limits, the logs and the proxy's X-Forwarded-For read.
+        inner = app.entry or app.dispatch
+        app.entry = cast(ASGIApp, ProxyHeadersMiddleware(cast(Any, inner), list(settings.trusted_proxies)))
     app.add_exception_handler(oauth.OAuthError, oauth.oauth_error_handler)
     return app
 

@@ -68,6 +68,7 @@ COMPONENT_VARS: dict[str, set[str]] = {
             "CONNECT_TIMEOUT",
             "READ_TIMEOUT",
             "KEY_PASSPHRASE",
+            "TRUSTED_PROXIES",
         )
     },
     "registry": {
@@ -89,9 +90,12 @@ SECRET_VARS = {
     "CERTIFICATION_CURSOR_KEY",
     "HOUSING_CURSOR_KEY",
 }
+# The database roles' passwords (deploy/postgres-init.sql): the migrations' owner and one role per component.
+DB_ROLE_PASSWORDS = {"LMX_DB_OWNER_PASSWORD", *(f"LMX_DB_{c['prefix']}_PASSWORD" for c in COMPONENTS.values())}
 # Compose-level interpolation variables that are not application settings.
-COMPOSE_ONLY_VARS = {"POSTGRES_PASSWORD"}
-POSTGRES_IMAGE_VARS = {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "PGDATA"}
+COMPOSE_ONLY_VARS = {"POSTGRES_PASSWORD", *DB_ROLE_PASSWORDS}
+# What the postgres container gets: the image's own variables and the passwords its init script sets.
+POSTGRES_IMAGE_VARS = {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "PGDATA", *DB_ROLE_PASSWORDS}
 UPSTREAM_VARS = {
     "GATEWAY_REGISTRY_URL": "registry",
     "GATEWAY_CERTIFICATION_URL": "certification",
@@ -113,7 +117,20 @@ def uvicorn_command(component: str) -> list[str]:
     all_interfaces = "0.0.0.0"  # noqa: S104
     # httptools answering an unparsable request with problem+json (lmx_common/http_protocol.py), as `lmx up`.
     protocol = "lmx_common.http_protocol:ProblemHttpToolsProtocol"
-    return ["uvicorn", c["app"], "--factory", "--host", all_interfaces, "--port", str(c["port"]), "--http", protocol]
+    # uvicorn's own X-Forwarded-* handling off (it trusts 127.0.0.1, e.g. a mesh sidecar, by default), as in
+    # `lmx up`: the gateway decides whom to believe (GATEWAY_TRUSTED_PROXIES, deploy/README.md).
+    return [
+        "uvicorn",
+        c["app"],
+        "--factory",
+        "--host",
+        all_interfaces,
+        "--port",
+        str(c["port"]),
+        "--http",
+        protocol,
+        "--no-proxy-headers",
+    ]
 
 
 # ---------------------------------------------------------------------------
@@ -211,8 +228,8 @@ def configmap_data() -> dict[str, str]:
     return dict(named("ConfigMap", "lmx-config")["data"])
 
 
-def secret_data() -> dict[str, str]:
-    return dict(named("Secret", "lmx-secrets")["stringData"])
+def secret_data(name: str = "lmx-secrets") -> dict[str, str]:
+    return dict(named("Secret", name)["stringData"])
 
 
 def k8s_env_value(name_value: dict[str, Any]) -> str:
@@ -344,9 +361,9 @@ def test_kustomization_lists_every_manifest_except_the_secret_template() -> None
 def test_k8s_has_a_deployment_and_service_per_component() -> None:
     assert {d["metadata"]["name"] for d in of_kind("Deployment")} == set(COMPONENTS)
     assert {s["metadata"]["name"] for s in of_kind("Service")} == set(COMPONENTS)
-    assert named("Deployment", "gateway")["spec"]["replicas"] == 2
-    for name in SERVICES:
-        assert named("Deployment", name)["spec"].get("replicas", 1) >= 1
+    # The replica counts are the autoscalers' (tests/unit/test_deploy_production.py).
+    for name in COMPONENTS:
+        assert "replicas" not in named("Deployment", name)["spec"], name
 
 
 @pytest.mark.parametrize("component", list(COMPONENTS))
@@ -440,7 +457,11 @@ def test_k8s_env_references_resolve_and_secrets_come_from_the_secret() -> None:
             ref = entry["valueFrom"]
             if name in SECRET_VARS:
                 assert "secretKeyRef" in ref, f"{name} is a secret"
-            if "secretKeyRef" in ref:
+            if "secretKeyRef" in ref and ref["secretKeyRef"]["name"] == "lmx-migrate-secrets":
+                # The owner role's database URLs: the migration Job's alone.
+                assert workload["kind"] == "Job" and name.endswith("_DATABASE_URL"), name
+                assert ref["secretKeyRef"]["key"] == name and name in secret_data("lmx-migrate-secrets")
+            elif "secretKeyRef" in ref:
                 assert ref["secretKeyRef"]["name"] == "lmx-secrets"
                 assert ref["secretKeyRef"]["key"] == name and name in secret
                 used_secret.add(name)
@@ -457,16 +478,20 @@ def test_k8s_env_references_resolve_and_secrets_come_from_the_secret() -> None:
 def test_k8s_secret_is_a_clearly_marked_template() -> None:
     path = K8S / "secret.template.yaml"
     assert "TEMPLATE" in path.read_text(encoding="utf-8")
-    secret = named("Secret", "lmx-secrets")
-    assert "data" not in secret, "use stringData placeholders, not encoded values"
     marker = development_marker()
-    for key, value in secret["stringData"].items():
-        assert "REPLACE_ME" in value, f"{key} must be a placeholder"
-        assert marker in value, f"{key}: production must refuse the placeholder"
-    for component, c in COMPONENTS.items():
-        url = urlsplit(secret["stringData"][f"{c['prefix']}_DATABASE_URL"])
-        assert url.scheme == "postgresql+asyncpg"
-        assert url.path == f"/{component}"
+    for name in ("lmx-secrets", "lmx-migrate-secrets"):
+        secret = named("Secret", name)
+        assert "data" not in secret, "use stringData placeholders, not encoded values"
+        for key, value in secret["stringData"].items():
+            assert "REPLACE_ME" in value, f"{key} must be a placeholder"
+            assert marker in value, f"{key}: production must refuse the placeholder"
+        for component, c in COMPONENTS.items():
+            url = urlsplit(secret["stringData"][f"{c['prefix']}_DATABASE_URL"])
+            assert url.scheme == "postgresql+asyncpg"
+            assert url.path == f"/{component}"
+            # The components as their own roles, the migrations as the owner (deploy/postgres-init.sql).
+            assert url.username == ("lmx_owner" if name == "lmx-migrate-secrets" else f"lmx_{component}")
+    secret = named("Secret", "lmx-secrets")
     assert urlsplit(secret["stringData"]["GATEWAY_REDIS_URL"]).scheme in {"redis", "rediss"}
 
 
@@ -525,19 +550,18 @@ def test_k8s_same_image_everywhere_and_uid_matches_dockerfile() -> None:
 
 
 def test_k8s_networkpolicy_only_gateway_reaches_the_services() -> None:
-    (policy,) = of_kind("NetworkPolicy")
-    spec = policy["spec"]
-    assert deployments_selected_by(spec["podSelector"]) == set(SERVICES)
-    assert "Ingress" in spec["policyTypes"]
-    assert spec["ingress"], "an empty ingress list would deny the gateway too"
-    allowed_ports: set[int] = set()
-    for rule in spec["ingress"]:
-        assert rule.get("from"), "a rule without `from` admits every source"
-        for peer in rule["from"]:
-            assert set(peer) == {"podSelector"}, "no namespaceSelector / ipBlock peers"
-            assert deployments_selected_by(peer["podSelector"]) == {"gateway"}
-        allowed_ports |= {p["port"] for p in rule["ports"]}
-    assert allowed_ports == {COMPONENTS[s]["port"] for s in SERVICES}
+    for name in SERVICES:
+        policies = [p for p in of_kind("NetworkPolicy") if name in deployments_selected_by(p["spec"]["podSelector"])]
+        ingress = [rule for p in policies for rule in p["spec"].get("ingress", [])]
+        assert ingress, f"{name}: an empty ingress list would deny the gateway too"
+        allowed_ports: set[int] = set()
+        for rule in ingress:
+            assert rule.get("from"), "a rule without `from` admits every source"
+            for peer in rule["from"]:
+                assert set(peer) == {"podSelector"}, "no namespaceSelector / ipBlock peers"
+                assert deployments_selected_by(peer["podSelector"]) == {"gateway"}
+            allowed_ports |= {p["port"] for p in rule["ports"]}
+        assert allowed_ports == {COMPONENTS[name]["port"]}
 
 
 # ---------------------------------------------------------------------------
@@ -590,11 +614,15 @@ def test_compose_migrate_and_infrastructure() -> None:
     assert set(compose_env("postgres", resolve=False)) <= POSTGRES_IMAGE_VARS
     assert "healthcheck" in services["postgres"] and "healthcheck" in services["redis"]
     assert "ports" not in services["postgres"] and "ports" not in services["redis"]
-    mounts = [v for v in services["postgres"]["volumes"] if isinstance(v, str)]
-    assert any(
-        m.split(":")[0] == "./postgres-init.sql" and m.split(":")[1].startswith("/docker-entrypoint-initdb.d/")
-        for m in mounts
-    )
+    mounts = {m.split(":")[0]: m.split(":")[1] for m in services["postgres"]["volumes"] if isinstance(m, str)}
+    # The shell script (in the image's init directory) runs the SQL (outside it) with the roles' passwords.
+    assert mounts["./postgres-init.sh"].startswith("/docker-entrypoint-initdb.d/")
+    assert mounts["./postgres-init.sh"].endswith(".sh")
+    assert not mounts["./postgres-init.sql"].startswith("/docker-entrypoint-initdb.d/")
+    script = (DEPLOY / "postgres-init.sh").read_text(encoding="utf-8")
+    assert f"-f {mounts['./postgres-init.sql']}" in script
+    for variable in DB_ROLE_PASSWORDS:
+        assert f'"${variable}"' in script, variable
 
 
 def test_postgres_init_creates_the_four_databases_that_compose_uses() -> None:
@@ -611,7 +639,10 @@ def test_postgres_init_creates_the_four_databases_that_compose_uses() -> None:
             assert url.scheme == "postgresql+asyncpg"
             assert (url.hostname, url.port) == ("postgres", 5432)
             assert url.path == f"/{component}"
-            assert (url.username, url.password) == (pg_env["POSTGRES_USER"], pg_env["POSTGRES_PASSWORD"])
+            # Migrations as the owner role, each component as its own (never the superuser).
+            role = "OWNER" if service == "migrate" else COMPONENTS[component]["prefix"]
+            assert (url.username, url.password) == (f"lmx_{role.lower()}", pg_env[f"LMX_DB_{role}_PASSWORD"])
+            assert url.username != pg_env["POSTGRES_USER"]
 
 
 def test_compose_env_example_and_interpolation_agree() -> None:
@@ -630,7 +661,7 @@ def test_compose_env_example_and_interpolation_agree() -> None:
     for service in compose()["services"]:
         raw = compose_env(service, resolve=False)
         for name, value in raw.items():
-            if name in SECRET_VARS - {"GATEWAY_REDIS_URL"} or name == "POSTGRES_PASSWORD":
+            if name in SECRET_VARS - {"GATEWAY_REDIS_URL"} or name in {"POSTGRES_PASSWORD", *DB_ROLE_PASSWORDS}:
                 assert "${" in value, f"{service}: {name} must come from .env"
     marker = development_marker()
     for name in SECRET_VARS | COMPOSE_ONLY_VARS:
