@@ -89,11 +89,18 @@ class PTable:
     max_deviation: int = DEFAULT_MAX_DEVIATION
     variance: float = DEFAULT_VARIANCE
     _base: dict[int, float] = field(init=False, repr=False, compare=False)
+    # Lookup tables (values, cell-key bounds between them): one per count below the common rows, and
+    # the common row of large counts as deviations. Built once: a national table looks up ~100,000 cells.
+    _small: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...] = field(init=False, repr=False, compare=False)
+    _large: tuple[tuple[int, ...], tuple[int, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.threshold < 1:
             raise ValueError("threshold must be at least 1")
         object.__setattr__(self, "_base", _base_distribution(self.max_deviation, self.variance))
+        cut = self.threshold + self.max_deviation
+        object.__setattr__(self, "_small", tuple(_cumulative(self.row(n)) for n in range(cut)))
+        object.__setattr__(self, "_large", _cumulative(self._base))
 
     def row(self, n: int) -> dict[int, float]:
         """Published value -> probability, for a true count n (n >= 0)."""
@@ -112,10 +119,12 @@ class PTable:
 
     def published(self, n: int, key: int) -> int:
         """The published value of a cell with true count n and cell key ``key`` (0 <= key < 2^32)."""
-        values, bounds = _cumulative(self, n if n < self.threshold + self.max_deviation else -1)
-        if n >= self.threshold + self.max_deviation:  # rows look alike up here: deviations from n
-            return n + values[bisect_right(bounds, key)]
-        return values[bisect_right(bounds, key)]
+        small = self._small
+        if n < len(small):
+            values, bounds = small[n]
+            return values[bisect_right(bounds, key)]
+        deviations, bounds = self._large  # rows look alike up here: deviations from n
+        return n + deviations[bisect_right(bounds, key)]
 
     def preimage(self, value: int) -> range:
         """Every true count that can be published as ``value`` (what an outsider can infer from it)."""
@@ -130,17 +139,21 @@ class PTable:
         return sum(p * abs(v - n) for v, p in self.row(n).items())
 
 
-@lru_cache(maxsize=256)
-def _cumulative(table: PTable, n: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Values and the cell-key bounds between them: a key below bounds[i] publishes values[i].
-    n == -1: the common row of large counts, as deviations."""
-    items = sorted(table._base.items() if n == -1 else table.row(n).items())
+@lru_cache(maxsize=16)
+def ptable(
+    threshold: int = DEFAULT_THRESHOLD, max_deviation: int = DEFAULT_MAX_DEVIATION, variance: float = DEFAULT_VARIANCE
+) -> PTable:
+    """The ptable for these parameters, built once."""
+    return PTable(threshold, max_deviation, variance)
+
+
+def _cumulative(row: dict[int, float]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Values and the cell-key bounds between them: a key below bounds[i] publishes values[i]."""
     values, bounds, running = [], [], 0.0
-    for value, p in items:
+    for value, p in sorted(row.items()):
         running += p
         values.append(value)
         bounds.append(min(KEY_RANGE, round(running * KEY_RANGE)))
-    bounds[-1] = KEY_RANGE
     return tuple(values), tuple(bounds[:-1])
 
 
@@ -164,6 +177,7 @@ class DisclosedCount(CamelModel):
     )
     cell_key: int | None = Field(
         default=None,
+        exclude_if=lambda value: value is None,
         ge=0,
         lt=KEY_RANGE,
         description="Only for clients that re-publish counts themselves (scope registry:statistics-exact): "

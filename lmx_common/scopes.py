@@ -36,10 +36,11 @@ class Scope(StrEnum):
 _DESCRIPTIONS: dict[Scope, str] = {
     Scope.REGISTRY_READ: "Read registrations the caller may see (person level).",
     Scope.REGISTRY_WRITE: "Create and change registrations.",
-    Scope.REGISTRY_STATISTICS: "Read registry statistics (suppressed small counts).",
+    Scope.REGISTRY_STATISTICS: "Read registry statistics (perturbed by the cell-key method outside the caller's own "
+    "municipality).",
     Scope.REGISTRY_PERSON_LEVEL: "Explicit person-level access for national and service clients.",
-    Scope.REGISTRY_STATISTICS_EXACT: "Statistics without small-count suppression, for system clients that "
-    "aggregate further (the housing service); they must not publish small counts themselves.",
+    Scope.REGISTRY_STATISTICS_EXACT: "Exact statistics with cell keys, for system clients that aggregate further "
+    "(the housing service); they publish through the same disclosure layer.",
     Scope.CERTIFICATION_READ: "Read organisations, certificates and status lookups.",
     Scope.CERTIFICATION_WRITE: "Record organisations and certificate status changes (certifiers).",
     Scope.REPORTS_WRITE: "File abuse reports and follow-up notes.",

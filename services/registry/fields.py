@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic.alias_generators import to_snake
 
 from lmx_common.auth import Principal
+from lmx_common.disclosure import new_record_key
 from lmx_common.validation import KVK_NUMBER_PATTERN, LOCATION_ID_PATTERN
 
 if TYPE_CHECKING:
@@ -131,6 +132,7 @@ BOOKKEEPING_COLUMNS = (
     "created_at",
     "updated_at",
     "version",
+    "record_key",
 )
 REGISTRATION_COLUMNS: tuple[str, ...] = ("id", *BSN.columns, *(f.column for f in PLAIN), *BOOKKEEPING_COLUMNS)
 _plain_values: Callable[[Mapping[str, Any]], tuple[Any, ...]] = itemgetter(*(f.column for f in PLAIN))
@@ -158,6 +160,7 @@ def registration_values(
         now,
         now,
         1,
+        new_record_key(),
     )
 
 

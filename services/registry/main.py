@@ -16,7 +16,7 @@ DESCRIPTION = """Registrations of labour migrants: where they work and where the
 
 Through the gateway at `/registry/v1`. Every call needs a bearer token from the gateway.
 Municipalities see the registrations of people who live or work in them; an information point
-sees those it made; everyone else sees statistics, with small counts suppressed. Every read and
+sees those it made; everyone else sees statistics, perturbed by the cell-key method. Every read and
 write of a person's data is in the processing log. Events (`registration.created`,
 `registration.departed`, municipality codes only) are published as a CloudEvents feed at
 `/v1/events` and to signed webhooks (`/v1/subscriptions`)."""

@@ -8,6 +8,7 @@ from sqlalchemy import BigInteger, Date, Index, Integer, MetaData, SmallInteger,
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from lmx_common.db import NAMING_CONVENTION, UtcDateTime
+from lmx_common.disclosure import new_record_key
 from lmx_common.events import DeliveryColumns, FeedStateColumns, OutboxColumns, SubscriptionColumns
 from lmx_common.idempotency import IdempotencyKeyColumns
 from lmx_common.reference.tables import MunicipalityColumns
@@ -82,6 +83,9 @@ class Registration(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     version: Mapped[int] = mapped_column(Integer)
+    # The record key of the cell-key method (lmx_common/disclosure.py): random, fixed at creation, never
+    # shown or changed; every statistics count is perturbed by the sum of its records' keys.
+    record_key: Mapped[int] = mapped_column(BigInteger, default=new_record_key)
     anonymised_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # How far an anonymised registration's values are generalised (services/registry/retention.py).
     anonymisation_level: Mapped[str | None] = mapped_column(String(10))
@@ -118,6 +122,8 @@ class RegistrationActiveCount(Base):
     work_municipality_code: Mapped[str] = mapped_column(String(6), primary_key=True)
     residence_municipality_code: Mapped[str] = mapped_column(String(6), primary_key=True)
     active: Mapped[int] = mapped_column(Integer)
+    # The sum of the record keys of those active registrations (not reduced: the cell key is it mod 2^32).
+    key_sum: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
 
 
 class ProcessingLogRecord(Base):

@@ -76,9 +76,7 @@ async def active_pseudonyms(session: AsyncSession, pseudonyms: Sequence[str]) ->
 async def active_with_pseudonym(session: AsyncSession, pseudonyms: Sequence[str]) -> str | None:
     """The id of the active registration with one of these BSN pseudonyms (one per key while keys
     rotate), whoever may see it."""
-    query = select(Registration.id).where(
-        Registration.bsn_pseudonym.in_(pseudonyms), Registration.status == "active"
-    )
+    query = select(Registration.id).where(Registration.bsn_pseudonym.in_(pseudonyms), Registration.status == "active")
     return (await session.execute(query.limit(1))).scalar_one_or_none()
 
 
@@ -204,88 +202,106 @@ async def processing_log_records(
     return list((await session.execute(query)).scalars())
 
 
-# Statistics: counts only, never a person.
+# Statistics: counts only, never a person. Each count comes with the sum of its records' keys
+# (lmx_common/disclosure.py): a Cell is (count, key sum), the key sum not yet reduced mod 2^32.
+
+Cell = tuple[int, int]
+
+
+def _cell(count: Any, key_sum: Any) -> Cell:
+    return int(count), int(key_sum or 0)
 
 
 async def active_by_municipality(
     session: AsyncSession, side: Literal["work", "residence"], codes: Sequence[str] | None
-) -> dict[str, int]:
+) -> dict[str, Cell]:
     """Active registrations per work or residence municipality (side "work" or "residence"), from the
     per-pair counts the database keeps (ADR 0017); all municipalities, or those in codes."""
     column = getattr(RegistrationActiveCount, f"{side}_municipality_code")
-    active = RegistrationActiveCount.active
-    conditions = [active > 0]
+    counts = RegistrationActiveCount
+    conditions = [counts.active > 0]
     if codes is not None:
         conditions.append(column.in_(codes))
-    query = select(column, func.sum(active)).where(*conditions).group_by(column)
-    return {code: int(total) for code, total in (await session.execute(query)).all()}
+    query = select(column, func.sum(counts.active), func.sum(counts.key_sum)).where(*conditions).group_by(column)
+    return {code: _cell(n, k) for code, n, k in (await session.execute(query)).all()}
 
 
 async def flows_by_residence(
     session: AsyncSession, event: Literal["arrival", "departure"], start: date, end: date, codes: Sequence[str] | None
-) -> dict[str, int]:
+) -> dict[str, Cell]:
     """Arrivals or departures (event "arrival" or "departure") from start to end, per residence
     municipality; all municipalities, or those in codes."""
     column = Registration.residence_municipality_code
     conditions = [getattr(Registration, f"{event}_date").between(start, end)]
     if codes is not None:
         conditions.append(column.in_(codes))
-    query = select(column, func.count()).where(*conditions).group_by(column)
-    return {code: count for code, count in (await session.execute(query)).all()}
+    query = select(column, func.count(), func.sum(Registration.record_key)).where(*conditions).group_by(column)
+    return {code: _cell(n, k) for code, n, k in (await session.execute(query)).all()}
 
 
 async def work_residence_pairs(
-    session: AsyncSession, work_codes: Sequence[str] | None, work_municipality_code: str | None
-) -> list[tuple[str, str, int]]:
-    """(work, residence, active) for every pair with active registrations, in (work, residence) order
-    as a rule, from the per-pair counts (ADR 0017).
+    session: AsyncSession, work_codes: Sequence[str] | None, residence_codes: Sequence[str] | None
+) -> list[tuple[str, str, int, int]]:
+    """(work, residence, active, key sum) for every pair with active registrations, in (work, residence)
+    order as a rule, from the per-pair counts (ADR 0017); only work municipalities in work_codes and
+    residence municipalities in residence_codes, where given.
 
-    One row per work municipality with its residence counts as one string ("GM0758:12,GM0777:3"):
+    One row per work municipality with its residence counts as one string ("GM0758:12:8812,GM0777:3:1"):
     fetching ~100,000 rows one by one costs several times more than the whole rest of the request."""
     counts = RegistrationActiveCount
-    work_col = counts.work_municipality_code
+    work_col, residence_col = counts.work_municipality_code, counts.residence_municipality_code
     conditions = [counts.active > 0]
     if work_codes is not None:
         conditions.append(work_col.in_(work_codes))
-    if work_municipality_code is not None:
-        conditions.append(work_col == work_municipality_code)
+    if residence_codes is not None:
+        conditions.append(residence_col.in_(residence_codes))
     pairs = (
-        select(work_col, counts.residence_municipality_code, counts.active)
+        select(work_col, residence_col, counts.active, counts.key_sum)
         .where(*conditions)
-        .order_by(work_col, counts.residence_municipality_code)
+        .order_by(work_col, residence_col)
         .subquery()
     )
     # Aggregated from rows in key order, so the cells usually arrive sorted.
-    joined = func.aggregate_strings(pairs.c.residence_municipality_code + ":" + sql_cast(pairs.c.active, String), ",")
+    item = (
+        pairs.c.residence_municipality_code
+        + ":"
+        + sql_cast(pairs.c.active, String)
+        + ":"
+        + sql_cast(pairs.c.key_sum, String)
+    )
+    joined = func.aggregate_strings(item, ",")
     cells = []
     query = select(pairs.c.work_municipality_code, joined).group_by(pairs.c.work_municipality_code)
     for work, residences in await session.execute(query.order_by(pairs.c.work_municipality_code)):
-        for item in residences.split(","):
-            residence, _, count = item.partition(":")
-            cells.append((work, residence, int(count)))
+        for text_ in residences.split(","):
+            residence, count, key_sum = text_.split(":")
+            cells.append((work, residence, int(count), int(key_sum)))
     return cells
 
 
 async def residents_by_housing_location(
-    session: AsyncSession, municipality_code: str | None, housing_location_ids: Sequence[str] | None
-) -> list[tuple[str, str, int]]:
-    """(housing location, residence municipality, active residents), by location."""
+    session: AsyncSession, municipality_codes: Sequence[str] | None, housing_location_ids: Sequence[str] | None
+) -> list[tuple[str, str, int, int]]:
+    """(housing location, residence municipality, active residents, key sum), by location."""
     location, home_col = Registration.housing_location_id, Registration.residence_municipality_code
     conditions = [Registration.status == "active", location.is_not(None)]
-    if municipality_code is not None:
-        conditions.append(home_col == municipality_code)
+    if municipality_codes is not None:
+        conditions.append(home_col.in_(municipality_codes))
     if housing_location_ids:
         conditions.append(location.in_(housing_location_ids))
     rows = await session.execute(
-        select(location, home_col, func.count()).where(*conditions).group_by(location, home_col).order_by(location)
+        select(location, home_col, func.count(), func.sum(Registration.record_key))
+        .where(*conditions)
+        .group_by(location, home_col)
+        .order_by(location, home_col)
     )
-    return [(cast(str, loc), code, n) for loc, code, n in rows.all()]  # locations are not null here
+    return [(cast(str, loc), code, int(n), int(k or 0)) for loc, code, n, k in rows.all()]  # locations not null
 
 
 async def working_by_economic_location(
     session: AsyncSession, economic_location_ids: Sequence[str] | None, work_codes: Sequence[str] | None
-) -> list[tuple[str, str, int]]:
-    """(economic location, work municipality, active working there), by location and municipality."""
+) -> list[tuple[str, str, int, int]]:
+    """(economic location, work municipality, active working there, key sum), by location and municipality."""
     location, work_col = Registration.economic_location_id, Registration.work_municipality_code
     conditions = [Registration.status == "active", location.is_not(None)]
     if economic_location_ids:
@@ -293,25 +309,26 @@ async def working_by_economic_location(
     if work_codes is not None:
         conditions.append(work_col.in_(work_codes))
     rows = await session.execute(
-        select(location, work_col, func.count())
+        select(location, work_col, func.count(), func.sum(Registration.record_key))
         .where(*conditions)
         .group_by(location, work_col)
         .order_by(location, work_col)
     )
-    return [(cast(str, loc), code, n) for loc, code, n in rows.all()]  # locations are not null here
+    return [(cast(str, loc), code, int(n), int(k or 0)) for loc, code, n, k in rows.all()]  # locations not null
 
 
 async def departures_by_reason_and_destination(
-    session: AsyncSession, start: date, end: date, municipality_code: str | None
-) -> dict[tuple[str, str], int]:
-    """Departures from start to end per (reason, destination type), "unknown" where not recorded."""
+    session: AsyncSession, start: date, end: date, municipality_codes: Sequence[str] | None
+) -> dict[tuple[str, str], Cell]:
+    """Departures from start to end per (reason, destination type), "unknown" where not recorded; from
+    these residence municipalities, or all."""
     conditions = [Registration.status == "departed", Registration.departure_date.between(start, end)]
-    if municipality_code is not None:
-        conditions.append(Registration.residence_municipality_code == municipality_code)
+    if municipality_codes is not None:
+        conditions.append(Registration.residence_municipality_code.in_(municipality_codes))
     destination = func.coalesce(Registration.departure_destination_type, "unknown")
     rows = await session.execute(
-        select(Registration.departure_reason, destination, func.count())
+        select(Registration.departure_reason, destination, func.count(), func.sum(Registration.record_key))
         .where(*conditions)
         .group_by(Registration.departure_reason, destination)
     )
-    return {(reason or "unknown", dest): n for reason, dest, n in rows.all()}
+    return {(reason or "unknown", dest): _cell(n, k) for reason, dest, n, k in rows.all()}

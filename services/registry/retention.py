@@ -199,9 +199,7 @@ async def generalise_anonymised(session: AsyncSession, k: int, hold_days: int, t
     cutoff = datetime.combine((today or date.today()) - timedelta(days=hold_days), datetime.min.time(), UTC)
     # hold_days 0 (the default): a registration that cannot join a class of k is deleted at once.
     expired = [
-        r["id"]
-        for r in rows
-        if levels[r["id"]] == HELD and (hold_days <= 0 or _aware(anonymised_at[r["id"]]) < cutoff)
+        r["id"] for r in rows if levels[r["id"]] == HELD and (hold_days <= 0 or _aware(anonymised_at[r["id"]]) < cutoff)
     ]
     for start in range(0, len(expired), 500):
         await session.execute(delete(Registration).where(Registration.id.in_(expired[start : start + 500])))
@@ -257,7 +255,7 @@ async def run_once(database: Database, settings: RegistrySettings, retention_day
             session,
             settings.retention_days if retention_days is None else retention_days,
             expired_grace_days=settings.expired_grace_days,
-            k=settings.suppression_threshold,
+            k=settings.disclosure_threshold,
             hold_days=settings.anonymise_hold_days,
         )
     if count and database.engine.dialect.name == "sqlite":

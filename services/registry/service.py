@@ -20,6 +20,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from lmx_common import problems
 from lmx_common.auth import OrganisationType, Principal
 from lmx_common.db import Database
+from lmx_common.disclosure import new_record_key
 from lmx_common.etag import check_if_match
 from lmx_common.pagination import cursor_value
 from lmx_common.problems import InvalidParam, invalid_input, validation_params
@@ -100,6 +101,7 @@ def new_registration(body: RegistrationCreate, principal: Principal, vault: BsnV
         created_at=now,
         updated_at=now,
         version=1,
+        record_key=new_record_key(),
     )
     fields.apply(registration, body, vault)
     return registration

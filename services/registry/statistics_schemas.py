@@ -1,23 +1,21 @@
-"""Statistics answers (lowerCamelCase JSON): every count may be suppressed (null, suppressed=true)."""
+"""Statistics answers (lowerCamelCase JSON): every count is published through the disclosure layer
+(lmx_common/disclosure.py): exact for the party it concerns, perturbed by the cell-key method for others."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from lmx_common.disclosure import DisclosedCount, DisclosureControl
 from lmx_common.schemas import CamelModel as Camel
 
 
-class Count(Camel):
-    """A count, or null with suppressed=true when it is too small to publish to this caller."""
-
-    count: int | None
-    suppressed: bool
-
-
 class Period(Camel):
+    """A calendar year, quarter or month: outsiders get fixed periods only (docs/privacy.md)."""
+
+    name: str = Field(description="The period asked for: `2026`, `2026-Q3` or `2026-07`.")
     from_: date
     to: date
 
@@ -29,55 +27,52 @@ class Period(Camel):
 class MunicipalityFigures(Camel):
     municipality_code: str
     municipality_name: str
-    working: Count
-    residing: Count
-    arrivals: Count
-    departures: Count
+    working: DisclosedCount
+    residing: DisclosedCount
+    arrivals: DisclosedCount
+    departures: DisclosedCount
 
 
 class MunicipalityStatistics(Camel):
     """Per municipality: active migrants working and residing there, arrivals and departures in a period."""
 
-    threshold: int
+    disclosure_control: DisclosureControl
     as_of: datetime
     period: Period
     items: list[MunicipalityFigures]
 
 
-class WorkResidenceCell(Camel):
+class WorkResidenceCell(DisclosedCount):
     work_municipality_code: str
     residence_municipality_code: str
-    count: int | None
-    suppressed: bool
 
 
-class MunicipalityCount(Camel):
+class MunicipalityCount(DisclosedCount):
     municipality_code: str
-    count: int | None
-    suppressed: bool
 
 
 class WorkResidenceStatistics(Camel):
-    """Where the people who work in a municipality live: non-zero cells with row and column totals."""
+    """Where the people who work in a municipality live: the cells with a published count above 0, with
+    row (work) and column (residence) totals and the grand total, each perturbed on its own."""
 
-    threshold: int
+    disclosure_control: DisclosureControl
     as_of: datetime
     cells: list[WorkResidenceCell]
     work_totals: list[MunicipalityCount]
     residence_totals: list[MunicipalityCount]
-    total: Count
+    total: DisclosedCount
 
 
 class HousingLocationFigures(Camel):
     housing_location_id: str
     municipality_code: str
-    residents: Count
+    residents: DisclosedCount
 
 
 class HousingLocationStatistics(Camel):
-    """Active residents per housing location."""
+    """Active residents per housing location (locations with a published count above 0)."""
 
-    threshold: int
+    disclosure_control: DisclosureControl
     as_of: datetime
     items: list[HousingLocationFigures]
 
@@ -85,38 +80,36 @@ class HousingLocationStatistics(Camel):
 class EconomicLocationFigures(Camel):
     economic_location_id: str
     work_municipality_code: str
-    working: Count
+    working: DisclosedCount
 
 
 class EconomicLocationStatistics(Camel):
-    """Active migrants working at each economic location, per work municipality."""
+    """Active migrants working at each economic location, per work municipality (published count above 0)."""
 
-    threshold: int
+    disclosure_control: DisclosureControl
     as_of: datetime
     items: list[EconomicLocationFigures]
 
 
-class DepartureCell(Camel):
+class DepartureCell(DisclosedCount):
     reason: str
     destination: str
-    count: int | None
-    suppressed: bool
 
 
-class LabelCount(Camel):
+class LabelCount(DisclosedCount):
     label: str
-    count: int | None
-    suppressed: bool
 
 
 class DepartureStatistics(Camel):
     """Departures in a period by reason and destination (municipality, abroad, unknown), with totals."""
 
-    threshold: int
+    disclosure_control: DisclosureControl
     as_of: datetime
     period: Period
     municipality_code: str | None
+    province_code: str | None
+    region_code: str | None
     cells: list[DepartureCell]
     reason_totals: list[LabelCount]
     destination_totals: list[LabelCount]
-    total: Count
+    total: DisclosedCount

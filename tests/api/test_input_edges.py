@@ -31,20 +31,27 @@ async def test_other_scripts_digits_are_400_at_every_entry_point(stack, http):
         assert assert_problem(created, 400, "invalid-input")["invalidParams"][0]["name"] == "kvkNumber"
         assert_problem(await cert.get(f"/v1/organisations/{digits}"), 400, "invalid-input")
         assert_problem(await cert.get(f"/v1/reports?kvkNumber={digits}"), 400, "invalid-input")
-        report = {"kvkNumber": digits, "municipalityCode": "GM1655", "category": "other", "description": "x",
-                  "observedOn": "2026-01-01"}
+        report = {
+            "kvkNumber": digits,
+            "municipalityCode": "GM1655",
+            "category": "other",
+            "description": "x",
+            "observedOn": "2026-01-01",
+        }
         reporter = {"Authorization": "Bearer " + await stack.client_token(http, scopes=("reports:write",))}
         reported = await http.post(stack.certification + "/v1/reports", json=report, headers=reporter)
         assert_problem(reported, 400, "invalid-input")
         location = make_location(landlordKvkNumber=digits)
-        assert_problem(
-            await http.post(stack.housing + "/v1/housing-locations", json=location, headers=housing), 400
-        )
+        assert_problem(await http.post(stack.housing + "/v1/housing-locations", json=location, headers=housing), 400)
         code = "GM" + digits[:4]
-        assert_problem(await http.get(f"{stack.housing}/v1/housing-locations?municipalityCode={code}",
-                                      headers=housing), 400)
-        for change in ({"work.employerKvkNumber": digits}, {"person.bsn": digits + digits[0]},
-                       {"residence.postcode": digits[:4] + "AB"}):
+        assert_problem(
+            await http.get(f"{stack.housing}/v1/housing-locations?municipalityCode={code}", headers=housing), 400
+        )
+        for change in (
+            {"work.employerKvkNumber": digits},
+            {"person.bsn": digits + digits[0]},
+            {"residence.postcode": digits[:4] + "AB"},
+        ):
             body = make_registration(**change)
             assert_problem(await http.post(stack.registry + "/v1/registrations", json=body, headers=registry), 400)
         assert_problem(await http.get(f"{stack.registry}/v1/municipalities/{code}", headers=registry), 400)
@@ -54,8 +61,9 @@ async def test_booleans_and_numeric_strings_are_not_numbers(stack, http):
     token = await stack.client_token(http, scopes=("housing:read", "housing:write"), municipality_code="GM1655")
     headers = {"Authorization": f"Bearer {token}"}
     for beds in (True, "10", 10.5):
-        response = await http.post(stack.housing + "/v1/housing-locations", json=make_location(beds=beds),
-                                   headers=headers)
+        response = await http.post(
+            stack.housing + "/v1/housing-locations", json=make_location(beds=beds), headers=headers
+        )
         assert assert_problem(response, 400, "invalid-input")["invalidParams"][0]["name"] == "beds"
     body = make_location(beds=10, status="operational")
     assert (await http.post(stack.housing + "/v1/housing-locations", json=body, headers=headers)).status_code == 201
@@ -97,8 +105,11 @@ async def test_a_hand_made_cursor_is_400_on_every_paged_list(stack, http):
     first = await http.get(stack.registry + "/v1/municipalities?pageSize=2", headers=registry)
     following = await http.get(stack.registry + first.json()["_links"]["next"]["href"], headers=registry)
     assert following.status_code == 200, following.text
-    feed = await http.get(stack.certification + "/v1/events", params={"after": forged_cursor({"p": 0})},
-                          headers={"Authorization": f"Bearer {cert.token}"})
+    feed = await http.get(
+        stack.certification + "/v1/events",
+        params={"after": forged_cursor({"p": 0})},
+        headers={"Authorization": f"Bearer {cert.token}"},
+    )
     assert_problem(feed, 400, "invalid-input")
 
 

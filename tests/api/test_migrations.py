@@ -109,3 +109,59 @@ def test_existing_abuse_reports_get_random_record_keys(fresh_urls):
     found = asyncio.run(keys())
     assert len(found) == len(ids) and all(k is not None and 0 <= k < 2**32 for k in found)
     assert len(set(found)) > len(ids) - 3  # random 32-bit keys: collisions are all but impossible
+
+
+def test_record_keys_are_given_to_existing_registrations_and_summed_by_the_triggers(fresh_urls):
+    """rg0401 on a registry with registrations: each gets a record key, the kept key sums equal a GROUP
+    BY, and the replaced triggers keep them after the upgrade (ADR 0027)."""
+    from sqlalchemy import text
+
+    url = fresh_urls["registry"]
+    upgrade("registry", url, "rg0301")
+    columns = (
+        "id, registration_type, channel, residence_municipality_code, work_municipality_code, "
+        "employer_kvk_number, arrival_date, status, created_by_oin, created_by_client_id, created_by_type, "
+        "created_at, updated_at, version"
+    )
+
+    def row(i: int, work: str, status: str = "active") -> str:
+        return (
+            f"('r{i}', 'rni', 'desk', 'GM0363', '{work}', '12345678', '2026-01-01', '{status}', "
+            f"'00000001234567890000', 'c', 'municipality', '2026-01-01 00:00:00', '2026-01-01 00:00:00', 1)"
+        )
+
+    async def run(statements: list[str], query: str | None = None) -> list[tuple[object, ...]]:
+        engine = create_engine(url)
+        try:
+            async with engine.begin() as conn:
+                for statement in statements:
+                    await conn.execute(text(statement))
+                return [tuple(r) for r in (await conn.execute(text(query))).all()] if query else []
+        finally:
+            await engine.dispose()
+
+    values = ", ".join([row(i, "GM0363") for i in range(5)] + [row(5, "GM0599"), row(6, "GM0599", "departed")])
+    asyncio.run(run([f"INSERT INTO registrations ({columns}) VALUES {values}"]))  # noqa: S608
+    upgrade("registry", url)
+    true_sums = (
+        "SELECT work_municipality_code, count(*), sum(record_key) FROM registrations WHERE status = 'active' "
+        "GROUP BY work_municipality_code ORDER BY 1"
+    )
+    kept = "SELECT work_municipality_code, active, key_sum FROM registration_active_counts WHERE active > 0 ORDER BY 1"
+    keys = asyncio.run(run([], "SELECT record_key FROM registrations"))
+    assert len(keys) == 7 and all(k is not None and 0 <= int(k) < 2**32 for (k,) in keys)
+    assert len({k for (k,) in keys}) == 7  # random, not one default
+    before = asyncio.run(run([], true_sums))
+    assert [tuple(map(str, r)) for r in asyncio.run(run([], kept))] == [tuple(map(str, r)) for r in before]
+    # The new triggers add and subtract the keys.
+    asyncio.run(
+        run(
+            [
+                "UPDATE registrations SET status = 'departed' WHERE id = 'r0'",
+                "DELETE FROM registrations WHERE id = 'r5'",
+            ]
+        )
+    )
+    after = asyncio.run(run([], true_sums))
+    assert [tuple(map(str, r)) for r in asyncio.run(run([], kept))] == [tuple(map(str, r)) for r in after]
+    assert after != before

@@ -17,10 +17,13 @@ from tests.support.registrations import make_registration
 # Friesland, which no other registry test writes to.
 HERE, THERE, ELSEWHERE = "GM0080", "GM0086", "GM0090"
 COPIED = COPY_THRESHOLD + 3  # enough lines for the bulk path to use COPY on PostgreSQL
-PAIR_COUNTS = "SELECT work_municipality_code w, residence_municipality_code r, active n FROM registration_active_counts"
+PAIR_COUNTS = (
+    "SELECT work_municipality_code w, residence_municipality_code r, active n, key_sum k "
+    "FROM registration_active_counts"
+)
 TRUE_COUNTS = (
-    "SELECT work_municipality_code w, residence_municipality_code r, count(*) n FROM registrations "
-    "WHERE status = 'active' GROUP BY work_municipality_code, residence_municipality_code"
+    "SELECT work_municipality_code w, residence_municipality_code r, count(*) n, sum(record_key) k "
+    "FROM registrations WHERE status = 'active' GROUP BY work_municipality_code, residence_municipality_code"
 )
 
 
@@ -29,9 +32,11 @@ async def counts(url: str) -> dict[tuple[str, str], int]:
 
 
 async def assert_exact(url: str) -> dict[tuple[str, str], int]:
-    kept = await counts(url)
-    assert kept == {(r["w"], r["r"]): r["n"] for r in await rows(url, TRUE_COUNTS)}
-    return kept
+    """The kept counts and record-key sums (the cells' keys, ADR 0027) equal a GROUP BY."""
+    kept = {(r["w"], r["r"]): (r["n"], int(r["k"])) for r in await rows(url, PAIR_COUNTS) if r["n"] != 0}
+    assert kept == {(r["w"], r["r"]): (r["n"], int(r["k"])) for r in await rows(url, TRUE_COUNTS)}
+    assert all(k > 0 for _, k in kept.values())  # every registration has a record key
+    return {pair: n for pair, (n, _) in kept.items()}
 
 
 async def test_the_counts_follow_every_write(stack, http):

@@ -177,9 +177,7 @@ async def test_retention_anonymises_expired_and_departed_registrations_k_anonymo
                 .values(status="departed", departure_date=departed_on, departure_reason="job-lost")
             )
         async with database.sessionmaker() as session, session.begin():
-            done = await retention.anonymise_departed(
-                session, 730, expired_grace_days=365, k=K, hold_days=365
-            )
+            done = await retention.anonymise_departed(session, 730, expired_grace_days=365, k=K, hold_days=365)
         assert done == 10  # 8 departed + 2 expired; not the one 30 days past its end
         found = await anonymised_rows(database)
         assert {r["id"] for r in found} == {i for i, _ in crowd} | {lonely_id, odd_id} | {i for i, _ in expired}

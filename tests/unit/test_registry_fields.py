@@ -57,6 +57,7 @@ OTHER_COLUMNS = {
     "created_at",
     "updated_at",
     "version",
+    "record_key",  # the cell-key method (ADR 0027): never shown
     "anonymised_at",
     "anonymisation_level",
     "restricted_at",

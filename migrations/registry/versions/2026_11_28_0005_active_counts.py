@@ -108,7 +108,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     postgres = op.get_bind().dialect.name == "postgresql"
     for event in [*PG_DELTAS, "truncate"]:
-        op.execute(f"DROP TRIGGER IF EXISTS registration_active_counts_{event}" + (" ON registrations" if postgres else ""))
+        op.execute(
+            f"DROP TRIGGER IF EXISTS registration_active_counts_{event}" + (" ON registrations" if postgres else "")
+        )
         if postgres:
             op.execute(f"DROP FUNCTION IF EXISTS registration_active_counts_{event}()")
     op.drop_table("registration_active_counts")
