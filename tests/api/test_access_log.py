@@ -27,6 +27,7 @@ async def test_access_log_leaves_out_the_query_string(stack, http):
     lines = [json.loads(line) for line in collect.lines]
     logged = [line for line in lines if line.get("path") == "/v1/municipalities"]
     assert logged, collect.lines
-    assert logged[0]["status"] == 200 and logged[0]["clientId"] and logged[0]["method"] == "GET"
+    # 400: secretQuery is not a parameter of the route (refused, not ignored); the log leaves it out all the same
+    assert logged[0]["status"] == 400 and logged[0]["clientId"] and logged[0]["method"] == "GET"
     assert logged[0]["transactionId"] and logged[0]["traceId"]
     assert all("123456782" not in line and "secretQuery" not in line for line in collect.lines)
