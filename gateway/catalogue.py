@@ -18,6 +18,7 @@ from pydantic.alias_generators import to_camel
 from gateway import routes
 from lmx_common.auth import CallerDep, Principal
 from lmx_common.problems import ProblemError, problem_openapi_response
+from lmx_common.schemas import examples
 
 router = APIRouter(tags=["catalogue"])
 
@@ -39,6 +40,37 @@ class CatalogueOperation(_Camel):
 
 
 class Catalogue(_Camel):
+    model_config = ConfigDict(
+        json_schema_extra=examples(
+            {
+                "clientId": "mip-west-brabant",
+                "scopes": ["registry:read", "registry:write"],
+                "services": {
+                    "registry": [
+                        {
+                            "method": "GET",
+                            "path": "/registry/v1/registrations",
+                            "access": "scopes",
+                            "anyOfScopes": ["registry:read"],
+                            "heldScopes": ["registry:read"],
+                            "missingScopes": [],
+                            "allowed": True,
+                        },
+                        {
+                            "method": "GET",
+                            "path": "/registry/v1/statistics/municipalities",
+                            "access": "scopes",
+                            "anyOfScopes": ["registry:statistics"],
+                            "heldScopes": [],
+                            "missingScopes": ["registry:statistics"],
+                            "allowed": False,
+                        },
+                    ],
+                },
+            }
+        )
+    )
+
     client_id: str = Field(description="The client the token was issued to.")
     scopes: list[str] = Field(description="The scopes the token holds.")
     services: dict[str, list[CatalogueOperation]] = Field(description="Per service, every operation it offers.")

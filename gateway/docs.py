@@ -16,10 +16,12 @@ from typing import Annotated
 from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from pydantic import BaseModel, ConfigDict, RootModel
 
 from gateway.edge import GATEWAY_PROBLEM_TYPES
 from lmx_common.problems import PROBLEM_TYPES as SHARED_PROBLEM_TYPES
 from lmx_common.problems import ProblemError
+from lmx_common.schemas import examples
 
 router = APIRouter(tags=["documentation"])
 
@@ -109,7 +111,35 @@ async def docs_service(
     return HTMLResponse(document, headers={"Content-Security-Policy": SWAGGER_CSP, "Cache-Control": "no-cache"})
 
 
-@router.get("/problems", summary="Every problem type the exchange answers with")
+class ProblemTypeRead(BaseModel):
+    title: str
+    description: str
+
+
+class ProblemTypeIndex(RootModel[dict[str, ProblemTypeRead]]):
+    """Every problem type by its name (the last part of a problem's `type` URI)."""
+
+    model_config = ConfigDict(
+        json_schema_extra=examples(
+            {
+                "invalid-input": {
+                    "title": "Invalid input",
+                    "description": "One or more parameters are invalid; see invalidParams.",
+                },
+                "too-many-requests": {
+                    "title": "Too many requests",
+                    "description": "The client exceeded its rate limit; see Retry-After.",
+                },
+            }
+        )
+    )
+
+
+@router.get(
+    "/problems",
+    summary="Every problem type the exchange answers with",
+    responses={200: {"model": ProblemTypeIndex}},
+)
 async def problem_index() -> JSONResponse:
     return JSONResponse({slug: {"title": t, "description": d} for slug, (t, d) in PROBLEM_TYPES.items()})
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import AsyncIterator
@@ -20,9 +21,11 @@ from gateway.keys import KeyStore, ensure_key
 from gateway.proxy import ProxyMiddleware, ProxyState
 from gateway.ratelimit import RateLimiter
 from gateway.upstream import Upstream
+from lmx_common import metrics, telemetry
 from lmx_common.app import build_app
 from lmx_common.auth import TokenVerifier
 from lmx_common.db import Database
+from lmx_common.lifecycle import FIRST_WAIT, MAX_WAIT, Lifecycle, LifecycleGuard, SchemaGate
 from lmx_common.logging import configure_logging
 from lmx_common.middleware import RequestContextMiddleware
 
@@ -76,13 +79,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging("gateway", settings.log_level)
-        database = Database(settings.database_url)
+        telemetry.configure("gateway")
+        database = Database(settings.database_url, name="gateway")
         key_store = KeyStore(database.sessionmaker, settings.key_passphrase, cache_seconds=settings.key_cache_seconds)
-        async with database.sessionmaker() as session:  # first run in development: make a key
-            _, created = await ensure_key(session, settings.key_passphrase)
-            await session.commit()
-        if created:
-            logger.info("created a signing key")
         verifier = TokenVerifier(
             key_store,
             settings.issuer,
@@ -122,20 +121,36 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             if settings.route_table_file
             else routes.default_table(),
         )
+        lifecycle: Lifecycle = app.state.lifecycle
         checks = app.state.readiness_checks
         checks["database"] = database.ping
+        gate = SchemaGate("gateway", database)
+        checks["schema"] = gate.check
+        checks["keys"] = lifecycle.check  # started: the schema is at head and a signing key exists
         for name, service in upstreams.items():
             checks[name] = _upstream_check(service.session, service.base_url, settings.connect_timeout)
         if settings.redis_url:
             checks["redis"] = rate_limiter.ping
+        metrics_server = metrics.serve(settings.metrics_port, settings.metrics_host)
         logger.info("started", extra={"version": VERSION, "upstreams": settings.upstreams()})
-        try:
+
+        @asynccontextmanager
+        async def with_keys() -> AsyncIterator[None]:
+            await _ensure_signing_key(database, settings.key_passphrase)
             yield
+
+        try:
+            # Serves its health probes at once; ready (and serving) once migrated and a key exists.
+            async with lifecycle.running(gate, with_keys):
+                yield
         finally:
             for service in upstreams.values():
                 await service.close()
             secret_verifier.close()
             await database.dispose()
+            telemetry.flush()
+            if metrics_server is not None:
+                metrics_server.close()
 
     app = build_app(
         title="Labour Migration Exchange — gateway",
@@ -147,14 +162,43 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         inner_middleware=[edge],
         app_class=GatewayApp,
         token_url=settings.token_endpoint,
+        component="gateway",
+        shutdown_delay=settings.shutdown_delay_seconds,
+        shutdown_timeout=settings.shutdown_timeout_seconds,
     )
     assert isinstance(app, GatewayApp)
-    app.proxied = RequestContextMiddleware(edge(ProxyMiddleware(app.router)), api_version=VERSION)
+    app.proxied = RequestContextMiddleware(
+        LifecycleGuard(edge(ProxyMiddleware(app.router)), app.state.lifecycle),
+        api_version=VERSION,
+        component="gateway",
+    )
     origins = OriginPolicy.parse(settings.cors_origin_list())
     if origins:
         app.entry = CorsMiddleware(app.dispatch, origins, frozenset(routes.SERVICES))
     app.add_exception_handler(oauth.OAuthError, oauth.oauth_error_handler)
     return app
+
+
+async def _ensure_signing_key(database: Database, passphrase: str) -> None:
+    """The active signing key, made on the first run (development; `lmx keys ensure` in a deployment).
+    Tried again with backoff while it fails (the database went away after the schema check)."""
+    delay = FIRST_WAIT
+    logged = False
+    while True:
+        try:
+            async with database.sessionmaker() as session:
+                _, created = await ensure_key(session, passphrase)
+                await session.commit()
+        except Exception as exc:
+            if not logged:  # once, not per try
+                logger.warning("could not load the signing key", extra={"errorType": type(exc).__name__})
+                logged = True
+            await asyncio.sleep(delay)
+            delay = min(MAX_WAIT, delay * 2)
+            continue
+        if created:
+            logger.info("created a signing key")
+        return
 
 
 def _upstream_check(session: aiohttp.ClientSession, base_url: str, connect_timeout: float):  # type: ignore[no-untyped-def]

@@ -15,7 +15,7 @@ import jwt
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,8 +24,11 @@ from gateway.clients import SecretVerifier, VerifierBusy, get_client
 from gateway.config import GatewaySettings
 from gateway.keys import KeyStore
 from gateway.models import Client, UsedAssertion
+from lmx_common.app import NO_UNSUPPORTED_MEDIA_TYPE
 from lmx_common.db import request_session
-from lmx_common.problems import ProblemError
+from lmx_common.metrics import TOKEN_REQUESTS
+from lmx_common.problems import ProblemError, problem_openapi_response
+from lmx_common.schemas import examples
 from lmx_common.scopes import SCOPES
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -70,14 +73,97 @@ class OAuthError(Exception):
 
 async def oauth_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, OAuthError)
+    TOKEN_REQUESTS.labels(exc.error).inc()  # only the token endpoint raises OAuthError
     return exc.response()
 
 
 class TokenResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra=examples(
+            {
+                "access_token": "eyJhbGciOiJSUzI1NiIsImtpZCI6IjJtVnBfcTN3IiwidHlwIjoiYXQrand0In0"
+                ".eyJpc3MiOiJodHRwczovL2FwaS5sbXguZXhhbXBsZS5ubCIsInN1YiI6Im1pcC13ZXN0LWJyYWJhbnQifQ"
+                ".c2lnbmF0dXJlLW9mLXRoZS1nYXRld2F5cy1zaWduaW5nLWtleQ",
+                "token_type": "Bearer",
+                "expires_in": 300,
+                "scope": "registry:read registry:write",
+            }
+        )
+    )
+
     access_token: str
     token_type: str = "Bearer"  # noqa: S105 - not a secret
     expires_in: int
     scope: str
+
+
+class AuthorizationServerMetadata(BaseModel):
+    """RFC 8414 authorization server metadata (documentation of the answer; the standard's own names)."""
+
+    model_config = ConfigDict(
+        json_schema_extra=examples(
+            {
+                "issuer": "https://api.lmx.example.nl",
+                "token_endpoint": "https://api.lmx.example.nl/oauth/token",
+                "jwks_uri": "https://api.lmx.example.nl/.well-known/jwks.json",
+                "grant_types_supported": ["client_credentials"],
+                "response_types_supported": [],
+                "token_endpoint_auth_methods_supported": ["private_key_jwt", "client_secret_basic"],
+                "token_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256", "ES256"],
+                "scopes_supported": ["registry:read", "registry:statistics", "registry:write"],
+                "service_documentation": "https://api.lmx.example.nl/docs",
+            }
+        )
+    )
+
+    issuer: str
+    token_endpoint: str
+    jwks_uri: str
+    grant_types_supported: list[str]
+    response_types_supported: list[str]
+    token_endpoint_auth_methods_supported: list[str]
+    token_endpoint_auth_signing_alg_values_supported: list[str]
+    scopes_supported: list[str]
+    service_documentation: str
+
+
+class JsonWebKey(BaseModel):
+    """A public RSA key that verifies access tokens (RFC 7517)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    kty: str
+    kid: str = Field(description="RFC 7638 thumbprint; the `kid` in an access token's header.")
+    use: str
+    alg: str
+    n: str
+    e: str
+
+
+class JsonWebKeySet(BaseModel):
+    """The published keys: the signing key and any retired one still within its tokens' lifetime."""
+
+    model_config = ConfigDict(
+        json_schema_extra=examples(
+            {
+                "keys": [
+                    {
+                        "kty": "RSA",
+                        "kid": "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs",
+                        "use": "sig",
+                        "alg": "RS256",
+                        "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6"
+                        "tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65Y"
+                        "GjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-"
+                        "bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
+                        "e": "AQAB",
+                    }
+                ]
+            }
+        )
+    )
+
+    keys: list[JsonWebKey]
 
 
 def _form(body: bytes) -> dict[str, str]:
@@ -210,10 +296,13 @@ def jti_key(jti: object) -> str:
                 }
             },
         },
+        # A body not form-encoded is an RFC 6749 invalid_request (400), not a 415.
+        **NO_UNSUPPORTED_MEDIA_TYPE,
     },
     responses={
         400: {"description": "RFC 6749 error (invalid_request, invalid_scope, unsupported_grant_type)"},
         401: {"description": "RFC 6749 invalid_client"},
+        429: problem_openapi_response("Too many token requests from this address; retry after Retry-After."),
         503: {
             "description": "`temporarily_unavailable`: too many client secrets being verified at once; "
             "retry after the seconds in Retry-After"
@@ -226,6 +315,7 @@ async def token(request: Request, session: SessionDep) -> JSONResponse:
         "token:" + (request.client.host if request.client else "unknown"), anonymous=True
     )
     if retry is not None:
+        TOKEN_REQUESTS.labels("rate_limited").inc()
         raise ProblemError(
             429, "Too many token requests.", slug="too-many-requests", headers={"Retry-After": str(int(retry))}
         )
@@ -278,6 +368,7 @@ async def token(request: Request, session: SessionDep) -> JSONResponse:
         claims, signer.private_key, algorithm="RS256", headers={"kid": signer.kid, "typ": "at+jwt"}
     )
     body = TokenResponse(access_token=access_token, expires_in=settings.token_ttl_seconds, scope=claims["scope"])
+    TOKEN_REQUESTS.labels("issued").inc()
     return JSONResponse(body.model_dump(), headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 
@@ -285,6 +376,7 @@ async def token(request: Request, session: SessionDep) -> JSONResponse:
     "/.well-known/oauth-authorization-server",
     operation_id="getAuthorizationServerMetadata",
     summary="Authorization server metadata (RFC 8414)",
+    responses={200: {"model": AuthorizationServerMetadata}},
 )
 async def metadata(request: Request) -> JSONResponse:
     settings: GatewaySettings = request.app.state.settings
@@ -306,7 +398,10 @@ async def metadata(request: Request) -> JSONResponse:
 
 
 @router.get(
-    "/.well-known/jwks.json", operation_id="getJsonWebKeySet", summary="The public keys that verify access tokens"
+    "/.well-known/jwks.json",
+    operation_id="getJsonWebKeySet",
+    summary="The public keys that verify access tokens",
+    responses={200: {"model": JsonWebKeySet}},
 )
 async def jwks(request: Request, session: SessionDep) -> JSONResponse:
     store: KeyStore = request.app.state.key_store

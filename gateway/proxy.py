@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -17,7 +18,9 @@ from gateway import routes
 from gateway.edge import send_problem
 from gateway.ratelimit import RateLimiter
 from gateway.upstream import PROBE, Upstream, retry_after
+from lmx_common import telemetry
 from lmx_common.auth import AuthError, TokenVerifier, insufficient_scope
+from lmx_common.metrics import UPSTREAM_DURATION, UPSTREAM_ERRORS
 from lmx_common.problems import ProblemError
 from lmx_common.tracing import CALLER_SPAN_HEADER, TRANSACTION_HEADER, TraceContext
 
@@ -179,6 +182,7 @@ class ProxyMiddleware:
                     404, f"No resource at this path; without the trailing slash: /{service}{bare}", slug="not-found"
                 )
             raise ProblemError(404, "No resource at this path.", slug="not-found")
+        scope["state"]["route"] = f"/{service}{rule.path}"  # the metrics' and the span's route label
 
         headers: dict[str, str] = {}
         authorization: bytes | None = None
@@ -235,7 +239,6 @@ class ProxyMiddleware:
         body = await self._read_body(receive, content_length, rule.max_body_bytes or state.max_body_bytes)
 
         trace: TraceContext = scope["state"]["trace"]
-        headers["traceparent"] = trace.traceparent
         if trace.parent_span_id:  # the caller's own span (a client's x-lmx-* headers were dropped above)
             headers[CALLER_SPAN_HEADER] = trace.parent_span_id
         headers[TRANSACTION_HEADER] = scope["state"]["transaction_id"]
@@ -249,6 +252,7 @@ class ProxyMiddleware:
         breaker = upstream.breaker
         admitted = breaker.admit()
         if admitted > 0:
+            UPSTREAM_ERRORS.labels(service, "circuit-open").inc()
             raise ProblemError(
                 503,
                 f"The {service} service is failing; the gateway does not call it for a while.",
@@ -257,6 +261,7 @@ class ProxyMiddleware:
             )
         if not await upstream.acquire():
             breaker.failure()
+            UPSTREAM_ERRORS.labels(service, "saturated").inc()
             logger.warning("upstream pool saturated", extra={"service": service})
             raise ProblemError(
                 503,
@@ -265,6 +270,14 @@ class ProxyMiddleware:
                 headers={"Retry-After": retry_after(upstream.queue_timeout)},
             )
         settled = False
+        call = telemetry.client_call(
+            f"{method} {service}", {"http.request.method": method, "lmx.upstream": service, "url.path": rule.path}
+        )
+        # The callee's parent: the CLIENT span with tracing on, else the gateway's request span; the
+        # caller's tracestate goes on unchanged.
+        carried, span = call.__enter__()
+        headers.update(carried)
+        started = time.perf_counter()
         try:
             async with upstream.session.request(
                 method, url, headers=headers, data=body or None, allow_redirects=False, timeout=state.timeout
@@ -276,9 +289,13 @@ class ProxyMiddleware:
                 status = response.status
             settled = True
             breaker.success()
+            UPSTREAM_DURATION.labels(service).observe(time.perf_counter() - started)
+            telemetry.call_outcome(span, status)
         except (aiohttp.ConnectionTimeoutError, aiohttp.ClientConnectorError) as exc:
             settled = True
             breaker.failure()
+            UPSTREAM_ERRORS.labels(service, "unreachable").inc()
+            telemetry.call_outcome(span, error=exc)
             logger.warning("upstream unavailable", extra={"service": service, "errorType": type(exc).__name__})
             raise ProblemError(
                 503,
@@ -289,6 +306,8 @@ class ProxyMiddleware:
         except (aiohttp.SocketTimeoutError, TimeoutError) as exc:
             settled = True
             breaker.failure()
+            UPSTREAM_ERRORS.labels(service, "timeout").inc()
+            telemetry.call_outcome(span, error=exc)
             logger.warning("upstream timeout", extra={"service": service})
             raise ProblemError(
                 504, f"The {service} service did not answer in time.", slug="gateway-upstream-timeout"
@@ -296,11 +315,14 @@ class ProxyMiddleware:
         except aiohttp.ClientError as exc:
             settled = True
             breaker.failure()
+            UPSTREAM_ERRORS.labels(service, "bad-response").inc()
+            telemetry.call_outcome(span, error=exc)
             logger.warning("bad upstream response", extra={"service": service, "errorType": type(exc).__name__})
             raise ProblemError(
                 502, f"The {service} service gave no valid response.", slug="gateway-bad-upstream-response"
             ) from exc
         finally:
+            call.__exit__(None, None, None)
             upstream.release()
             if admitted == PROBE and not settled:
                 breaker.abandon_probe()

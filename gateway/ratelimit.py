@@ -19,6 +19,8 @@ from limits.aio.storage import Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 
+from lmx_common.metrics import RATE_LIMITED
+
 
 class LocalSlidingWindow:
     """One limit (``amount`` hits per ``window`` seconds) per key, counted in memory.
@@ -102,16 +104,22 @@ class RateLimiter:
             }
 
     async def check(self, key: str, anonymous: bool = False) -> float | None:
-        """None when the call is allowed; otherwise the seconds to wait before retrying (at least 1)."""
+        """None when the call is allowed; otherwise the seconds to wait before retrying (at least 1).
+
+        A refusal is counted in ``lmx_gateway_rate_limited_total{kind="client"|"anonymous"}``."""
         if self.limiter is None:
             wait = self._local[anonymous].hit(key)
-            return None if wait is None else max(1.0, math.ceil(wait))
-        item = self.anonymous if anonymous else self.per_client
-        namespace = "anon" if anonymous else "client"
-        if await self.limiter.hit(item, namespace, key):
-            return None
-        stats = await self.limiter.get_window_stats(item, namespace, key)
-        return max(1.0, math.ceil(stats.reset_time - time.time()))
+            if wait is None:
+                return None
+        else:
+            item = self.anonymous if anonymous else self.per_client
+            namespace = "anon" if anonymous else "client"
+            if await self.limiter.hit(item, namespace, key):
+                return None
+            stats = await self.limiter.get_window_stats(item, namespace, key)
+            wait = stats.reset_time - time.time()
+        RATE_LIMITED.labels("anonymous" if anonymous else "client").inc()
+        return max(1.0, math.ceil(wait))
 
     async def ping(self) -> None:
         if self.storage is not None and not await self.storage.check():

@@ -91,11 +91,16 @@ def _ready(url: str) -> bool:
         return False
 
 
+# SIGTERM, then at most this long before SIGKILL: requests in flight get 5 s (--timeout-graceful-shutdown
+# above), then a background job finishes its step under way (the delivery worker: its webhook timeout + 5 s).
+STOP_SECONDS = 25
+
+
 def _stop(processes: dict[str, subprocess.Popen[bytes]]) -> None:
     for process in processes.values():
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + STOP_SECONDS
     for process in processes.values():
         try:
             process.wait(timeout=max(0.1, deadline - time.monotonic()))

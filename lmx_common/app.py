@@ -17,9 +17,11 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
+from lmx_common import metrics, telemetry
 from lmx_common.auth import JwksKeySource, TokenVerifier
 from lmx_common.db import Database
 from lmx_common.etag import SETS_ETAG_KEY
+from lmx_common.lifecycle import Lifecycle, LifecycleGuard, SchemaGate
 from lmx_common.logging import configure_logging
 from lmx_common.middleware import HeadAsGetMiddleware, RequestContextMiddleware
 from lmx_common.problems import (
@@ -30,6 +32,7 @@ from lmx_common.problems import (
     invalid_input,
 )
 from lmx_common.routes import API_PREFIX, OPENAPI_PATH, apply_security, publish_version_in_servers
+from lmx_common.schemas import EXAMPLES_KEY, given_examples
 from lmx_common.settings import ServiceSettings
 
 logger = logging.getLogger("lmx.app")
@@ -98,6 +101,7 @@ RESPONSE_HEADERS: dict[str, dict[str, Any]] = {
 }
 # Answered by the gateway for every call it proxies (gateway/proxy.py, gateway/edge.py).
 _GATEWAY_STATUSES = {
+    "406": "The Accept header admits neither application/json nor application/problem+json.",
     "429": "Too many requests for this client; try again after the seconds in Retry-After.",
     "502": "The gateway got no valid answer from the service.",
     "503": "The service is unavailable or overloaded (circuit open, queue full); try again after Retry-After.",
@@ -121,6 +125,12 @@ _LOWER_CAMEL = re.compile(r"^[a-z][a-zA-Z0-9]*$")
 # of its own and sends no Location: the route says so (``openapi_extra=NO_LOCATION``).
 NO_LOCATION_KEY = "x-lmx-no-location"
 NO_LOCATION: dict[str, bool] = {NO_LOCATION_KEY: True}
+
+
+# A route whose body in another media type is refused otherwise than with a 415 (the OAuth token
+# endpoint: an RFC 6749 invalid_request) says so (``openapi_extra=NO_UNSUPPORTED_MEDIA_TYPE``).
+NO_UNSUPPORTED_MEDIA_TYPE_KEY = "x-lmx-no-415"
+NO_UNSUPPORTED_MEDIA_TYPE: dict[str, bool] = {NO_UNSUPPORTED_MEDIA_TYPE_KEY: True}
 
 
 def _declare_response_headers(operation: dict[str, Any], sets_etag: bool) -> set[str]:
@@ -176,6 +186,19 @@ def _hoist_formats(node: Any) -> None:
             _hoist_formats(value)
 
 
+def _restore_examples(node: Any) -> None:
+    """Put back each model's examples as given (FastAPI's ``exclude_none`` took their nulls out)."""
+    if isinstance(node, dict):
+        key = node.pop(EXAMPLES_KEY, None)
+        if isinstance(key, str):
+            node["examples"] = given_examples(key)
+        for value in node.values():
+            _restore_examples(value)
+    elif isinstance(node, list):
+        for value in node:
+            _restore_examples(value)
+
+
 def _define_tags(schema: dict[str, Any]) -> None:
     """Every tag an operation uses is defined at the top level (in order of first use), with a description."""
     defined = {tag["name"]: tag for tag in schema.get("tags", [])}
@@ -203,7 +226,7 @@ class HealthStatus(BaseModel):
 def _openapi_that_tells_the_truth(app: FastAPI, token_url: str, proxied: bool = False) -> Callable[[], dict[str, Any]]:
     """FastAPI documents 422 for validation; we answer 400 problem+json, 415 for a body not sent as JSON,
     401 and 403 for secured routes, and every path through the gateway may get its edge refusals (414, 431).
-    A service's operations (``proxied``) may also get the gateway's own answers: 429, 502, 503, 504.
+    A service's operations (``proxied``) may also get the gateway's own answers: 406, 429, 502, 503, 504.
     An operation with path parameters may answer 404. Location, ETag and Retry-After are declared where
     they are sent.
 
@@ -230,7 +253,8 @@ def _openapi_that_tells_the_truth(app: FastAPI, token_url: str, proxied: bool = 
                     del responses["422"]
                 if fastapi_422 or operation.get("parameters") or operation.get("requestBody"):
                     responses.setdefault("400", _problem_ref("Invalid input; every invalid parameter listed."))
-                if operation.get("requestBody"):
+                answers_415 = not operation.pop(NO_UNSUPPORTED_MEDIA_TYPE_KEY, False)
+                if operation.get("requestBody") and answers_415:
                     responses.setdefault("415", _problem_ref("The body is not sent as JSON (or the media type named)."))
                 if operation.get("security"):
                     responses.setdefault("401", _problem_ref("No valid access token."))
@@ -262,6 +286,7 @@ def _openapi_that_tells_the_truth(app: FastAPI, token_url: str, proxied: bool = 
         headers["API-Version"] = API_VERSION_HEADER
         headers.update({name: header for name, header in RESPONSE_HEADERS.items() if name in used_headers})
         _hoist_formats(schema)
+        _restore_examples(schema)
         _define_tags(schema)
         # Relative: the document's own origin (the gateway's document lists none of its own otherwise).
         schema.setdefault("servers", [{"url": "/", "description": "This origin"}])
@@ -325,15 +350,27 @@ def build_app(
     token_url: str = "/oauth/token",  # noqa: S107 - a URL, not a secret
     context_options: dict[str, Any] | None = None,
     proxied: bool = False,
+    component: str = "unknown",
+    shutdown_delay: float = 0.0,
+    shutdown_timeout: float | None = None,
 ) -> FastAPI:
-    """What every component shares: problem handlers, headers, public OpenAPI, liveness and readiness."""
+    """What every component shares: problem handlers, headers, public OpenAPI, liveness and readiness,
+    the start-up guard and the draining step on SIGTERM (lmx_common/lifecycle.py, ADR 0030)."""
+    lifecycle = Lifecycle()
+
+    @asynccontextmanager
+    async def lifespan_in_lifecycle(app: FastAPI) -> AsyncIterator[None]:
+        with lifecycle.signals(shutdown_delay, shutdown_timeout):
+            async with lifespan(app):
+                yield
+
     app = app_class(
         title=title,
         description=description,
         version=version,
         contact=CONTACT,
         license_info=LICENSE,
-        lifespan=lifespan,
+        lifespan=lifespan_in_lifecycle,
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
@@ -342,10 +379,12 @@ def build_app(
         dependencies=[Depends(refuse_unknown_query_parameters)],
     )
     app.state.readiness_checks = {}
+    app.state.lifecycle = lifecycle
     install_problem_handlers(app)
     for middleware in inner_middleware:  # added first = closer to the routes
         app.add_middleware(middleware)
-    app.add_middleware(RequestContextMiddleware, api_version=version, **(context_options or {}))
+    app.add_middleware(LifecycleGuard, lifecycle=lifecycle)
+    app.add_middleware(RequestContextMiddleware, api_version=version, component=component, **(context_options or {}))
     for router in routers:
         app.include_router(router)
     app.openapi = _openapi_that_tells_the_truth(app, token_url, proxied)  # type: ignore[method-assign]
@@ -367,9 +406,13 @@ def build_app(
         tags=["health"],
         response_model=HealthStatus,
         summary="Readiness",
-        responses={503: _problem_ref("A dependency is down.")},
+        responses={503: _problem_ref("Not ready: a dependency is down, the schema is not at head, or shutting down.")},
     )
     async def ready(request: Request) -> HealthStatus:
+        if lifecycle.draining:  # SIGTERM: a load balancer stops sending here while requests still finish
+            raise ProblemError(
+                503, "Not ready: shutting down", slug="service-unavailable", extra={"checks": {"shutdown": "down"}}
+            )
         checks: dict[str, ReadinessCheck] = request.app.state.readiness_checks
         results = await asyncio.gather(*(asyncio.wait_for(c(), 3.0) for c in checks.values()), return_exceptions=True)
         report = {
@@ -407,7 +450,9 @@ def create_service_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(component, settings.log_level)
-        database = Database(settings.database_url)
+        telemetry.configure(component)
+        database = Database(settings.database_url, name=component)
+        metrics_server = metrics.serve(settings.metrics_port, settings.metrics_host)
         http = httpx.AsyncClient(timeout=httpx.Timeout(5.0, connect=2.0))
         app.state.settings = settings
         app.state.database = database
@@ -425,6 +470,8 @@ def create_service_app(
                 cache_seconds=settings.jwks_cache_seconds,
             )
         app.state.readiness_checks["database"] = database.ping
+        lifecycle: Lifecycle = app.state.lifecycle
+        app.state.readiness_checks["schema"] = lifecycle.check
         if on_startup is not None:
             await on_startup(app)
         # What start-up built lives as long as the process: out of the collector's way, so a full
@@ -433,15 +480,25 @@ def create_service_app(
         gc.collect()
         gc.freeze()
         logger.info("started", extra={"version": version})
-        try:
-            if background is not None:
+
+        @asynccontextmanager
+        async def when_ready() -> AsyncIterator[None]:
+            if background is None:
+                yield
+            else:
                 async with background(app):
                     yield
-            else:
+
+        try:
+            # The background jobs start once the schema is at head: at once, or after the migrations ran.
+            async with lifecycle.running(SchemaGate(component, database), when_ready):
                 yield
         finally:
             await http.aclose()
             await database.dispose()
+            telemetry.flush()
+            if metrics_server is not None:
+                metrics_server.close()
 
     # The major version is in the servers, the paths are below it (NL GOV /core/uri-version); the
     # routes themselves stay under API_PREFIX, where the gateway sends `/<component>/v1/...`.
@@ -465,6 +522,9 @@ def create_service_app(
         token_url=settings.token_issuer.rstrip("/") + "/oauth/token",
         proxied=True,
         servers=servers,
+        component=component,
+        shutdown_delay=settings.shutdown_delay_seconds,
+        shutdown_timeout=settings.shutdown_timeout_seconds,
     )
     document = app.openapi
 

@@ -18,6 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 from starlette.requests import Request
 
+from lmx_common.metrics import watch_pool
+from lmx_common.telemetry import instrument_engine
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -80,10 +83,14 @@ def create_engine(url: str, **overrides: Any) -> AsyncEngine:
 class Database:
     """Owns an engine and its session factory; created in an app's lifespan."""
 
-    def __init__(self, url: str, **overrides: Any) -> None:
+    def __init__(self, url: str, *, name: str | None = None, **overrides: Any) -> None:
+        """``name``: the database's label in the metrics (default: the database's name in the URL)."""
         self.url = url
         self.engine = create_engine(url, **overrides)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        # The pool's use in the metrics, a span per statement when tracing is on (ADR 0029).
+        watch_pool(name or Path(make_url(url).database or "memory").stem, self.engine)
+        instrument_engine(self.engine)
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
@@ -165,9 +172,20 @@ async def insert_rows(
     driver: Any = raw.driver_connection  # asyncpg.Connection
     if not driver.is_in_transaction():  # SQLAlchemy begins lazily, on the first statement
         await connection.exec_driver_sql("SELECT 1")
-    json_columns = [i for i, name in enumerate(columns) if isinstance(table.c[name].type, JSON)]
+    json_columns = {
+        i: bool(getattr(table.c[name].type, "none_as_null", False))
+        for i, name in enumerate(columns)
+        if isinstance(table.c[name].type, JSON)
+    }
     if json_columns:
-        rows = [tuple(json.dumps(value) if i in json_columns else value for i, value in enumerate(row)) for row in rows]
+        # None is SQL NULL in a JSON(none_as_null=True) column, as SQLAlchemy stores it; JSON null elsewhere.
+        rows = [
+            tuple(
+                value if i not in json_columns or (value is None and json_columns[i]) else json.dumps(value)
+                for i, value in enumerate(row)
+            )
+            for row in rows
+        ]
     try:
         await driver.copy_records_to_table(table.name, records=rows, columns=list(columns), schema_name=table.schema)
     except asyncpg.IntegrityConstraintViolationError as exc:

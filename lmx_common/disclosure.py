@@ -224,6 +224,25 @@ class Disclosure:
         value, exact = self.value(n, key, concerns)
         return DisclosedCount(count=value, exact=exact, cell_key=key % KEY_RANGE if self.with_keys else None)
 
+    def split_value(self, n: int, key: int, own_n: int = 0, own_key: int = 0) -> tuple[int, bool]:
+        """(published count, exact?) of a cell of n records (key ``key``) of which own_n (key ``own_key``)
+        are the caller's own, i.e. records it may see at person level.
+
+        The caller's own part is exact; the rest is perturbed with the key of the rest alone. So a party
+        that adds, changes or removes records of its own (it can: it registers them) never draws a new
+        perturbation of the others' part: it cannot average it away (the attack of docs/privacy.md)."""
+        if self.exact:
+            return n, True
+        if n > 0 and own_n >= n:
+            return n, True
+        # An empty cell is no one's own: "exact 0" would tell that nobody is there, where a perturbed 0
+        # stands for 0..threshold-1.
+        return self.ptable.published(n - own_n, (key - own_key) % KEY_RANGE) + own_n, False
+
+    def split_count(self, n: int, key: int, own_n: int = 0, own_key: int = 0) -> DisclosedCount:
+        value, exact = self.split_value(n, key, own_n, own_key)
+        return DisclosedCount(count=value, exact=exact, cell_key=key % KEY_RANGE if self.with_keys else None)
+
 
 # Fixed calendar periods: an outsider can ask for a month, a quarter or a year, never free boundaries
 # (a period one day shorter than another would give that day's count by subtraction).

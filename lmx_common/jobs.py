@@ -9,7 +9,12 @@ periodic(...)`` block lasts (a service's lifespan):
 - A step that raises is logged (warning, ``errorType`` = the exception's class name, never its
   message, which can quote data) and the job carries on at the next interval. Expected failures
   a step wants logged otherwise it catches itself.
-- Leaving the block cancels the task and waits for it to end.
+- Each run is counted (``lmx_job_runs_total``, ``lmx_job_failures_total``,
+  ``lmx_job_last_success_timestamp_seconds``, label ``job``) and is a trace of its own: its log
+  lines carry a trace and span id, and with tracing on it is an exported root span (ADR 0029).
+- Leaving the block (shutdown) stops the job at a safe point: a step under way may finish (at most
+  ``STOP_GRACE_SECONDS``; each step is one transaction, so one cut off is rolled back whole), and no
+  new step starts. The jobs start only once the database schema is at head (lmx_common/lifecycle.py).
 """
 
 from __future__ import annotations
@@ -19,7 +24,20 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 
+from lmx_common import metrics, telemetry
+
 Step = Callable[[], Awaitable[object]]
+
+# How long a job's step under way may take to finish at shutdown before it is cancelled.
+STOP_GRACE_SECONDS = 5.0
+
+
+async def stop_at_safe_point(task: asyncio.Task[None], grace: float) -> None:
+    """Wait up to ``grace`` for a task told to stop to end by itself; then cancel it."""
+    await asyncio.wait({task}, timeout=grace)
+    task.cancel()
+    with suppress(asyncio.CancelledError):
+        await task
 
 
 class PeriodicJob:
@@ -31,23 +49,35 @@ class PeriodicJob:
         self.step = step
         self.logger = logger
         self._wake = asyncio.Event()
+        metrics.job_declared(name)
+        self.stopping = False
 
     def wake(self) -> None:
         """Run the next step now rather than at the end of the interval."""
         self._wake.set()
 
+    def stop(self) -> None:
+        """Start no new step; the one under way finishes."""
+        self.stopping = True
+        self._wake.set()
+
     async def run_once(self) -> bool:
         """One step with the error policy; True when it asks to run again at once."""
-        try:
-            return await self.step() is True
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # keep the job alive; the next round tries again
-            self.logger.warning(f"{self.name} failed", extra={"job": self.name, "errorType": type(exc).__name__})
-            return False
+        with telemetry.job_run(self.name) as span:
+            try:
+                again = await self.step() is True
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # keep the job alive; the next round tries again
+                self.logger.warning(f"{self.name} failed", extra={"job": self.name, "errorType": type(exc).__name__})
+                telemetry.call_outcome(span, error=exc)
+                metrics.job_ran(self.name, failed=True)
+                return False
+            metrics.job_ran(self.name, failed=False)
+            return again
 
     async def run(self) -> None:
-        while True:
+        while not self.stopping:
             if await self.run_once():
                 continue
             with suppress(TimeoutError):
@@ -66,6 +96,5 @@ async def periodic(name: str, interval: float, step: Step, logger: logging.Logge
     try:
         yield job
     finally:
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
+        job.stop()
+        await stop_at_safe_point(task, STOP_GRACE_SECONDS)

@@ -16,6 +16,7 @@ from typing import Any
 
 transaction_id_var: ContextVar[str | None] = ContextVar("transaction_id", default=None)
 trace_id_var: ContextVar[str | None] = ContextVar("trace_id", default=None)
+span_id_var: ContextVar[str | None] = ContextVar("span_id", default=None)
 client_id_var: ContextVar[str | None] = ContextVar("client_id", default=None)
 
 # Attributes a LogRecord always has; everything else passed via `extra=` is emitted as a field.
@@ -25,7 +26,12 @@ QUIET_LIBRARIES = ("aiosqlite", "sqlalchemy", "asyncpg", "httpcore", "httpx", "a
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "taskName"}
 
 
-_CONTEXT = (("transactionId", transaction_id_var), ("traceId", trace_id_var), ("clientId", client_id_var))
+_CONTEXT = (
+    ("transactionId", transaction_id_var),
+    ("traceId", trace_id_var),
+    ("spanId", span_id_var),
+    ("clientId", client_id_var),
+)
 
 
 class JsonFormatter(logging.Formatter):

@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 import logging
 import time
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lmx_common.logging import client_id_var, trace_id_var, transaction_id_var, write_access_line
+from lmx_common import metrics, telemetry
+from lmx_common.logging import client_id_var, span_id_var, trace_id_var, transaction_id_var, write_access_line
 from lmx_common.pagination import cursor_key_var
 from lmx_common.problems import problem_body, public_path
-from lmx_common.tracing import TRANSACTION_HEADER, child_of, transaction_id
+from lmx_common.tracing import TRANSACTION_HEADER, child_of, trace_context_var, transaction_id
 
 problems_logger = logging.getLogger("lmx.problems")
 
@@ -25,14 +27,31 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"strict-transport-security", b"max-age=31536000"),
 )
 _TRANSACTION = TRANSACTION_HEADER.encode()
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
+
+
+def route_template(scope: Scope) -> str:
+    """The template of the route that served the request (``/v1/registrations/{registration_id}``), for
+    metrics and span names: the gateway's proxy sets ``state["route"]``, FastAPI's router ``route``.
+    Never the raw path (ids in it); a request no route matched is ``metrics.UNMATCHED``."""
+    proxied = scope.get("state", {}).get("route")
+    if proxied is not None:
+        return str(proxied)
+    route = scope.get("route")
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    if not template:
+        return metrics.UNMATCHED
+    return str(scope.get("root_path", "")) + str(template)
 
 
 class RequestContextMiddleware:
     """Runs around every request of every component.
 
     Gives the request a transaction id and a span in the caller's trace (both echoed in the
-    response and in every log line), adds the API-Version and security headers to every response
-    where the handler did not set them, and writes one access-log line without the query string.
+    response and in every log line; an exported SERVER span when tracing is on, lmx_common/telemetry.py),
+    counts it and its duration by route template (lmx_common/metrics.py), adds the API-Version and
+    security headers to every response where the handler did not set them, and writes one access-log
+    line without the query string.
 
     With limits (the services), a request with more than ``max_header_count`` headers, or names and
     values over ``max_header_bytes``, is answered 431 here; ``cursor_key`` signs the request's cursors.
@@ -45,8 +64,13 @@ class RequestContextMiddleware:
         max_header_bytes: int | None = None,
         max_header_count: int | None = None,
         cursor_key: str | None = None,
+        component: str = "unknown",
     ) -> None:
         self.app = app
+        self.component = component
+        # (method, route, status) -> the counter's and the histogram's series: labels() costs more per
+        # request than the update itself. Bounded by the routes' templates, methods and statuses.
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.api_version = api_version.encode()
         self.max_header_bytes = max_header_bytes
         self.max_header_count = max_header_count
@@ -60,21 +84,38 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        incoming_trace = incoming_txn = None
+        incoming_trace = incoming_txn = incoming_state = None
         header_bytes = 0
-        for key, value in scope["headers"]:  # the first of each, as sent
+        for key, value in scope["headers"]:  # the first of each, as sent (tracestate: all, joined)
             header_bytes += len(key) + len(value)
             if key == b"traceparent":
                 if incoming_trace is None:
                     incoming_trace = value.decode("latin-1")
-            elif key == _TRANSACTION and incoming_txn is None:
-                incoming_txn = value.decode("latin-1")
-        trace = child_of(incoming_trace)
+            elif key == _TRANSACTION:
+                if incoming_txn is None:
+                    incoming_txn = value.decode("latin-1")
+            elif key == b"tracestate":
+                text = value.decode("latin-1")
+                incoming_state = text if incoming_state is None else incoming_state + "," + text
+        tracer = telemetry.TRACER
+        span = otel_token = None
+        if tracer is None:
+            trace = child_of(incoming_trace, incoming_state)
+        else:
+            span, trace, otel_token = telemetry.start_server_span(
+                tracer, scope["method"], incoming_trace, incoming_state
+            )
         txn = transaction_id(incoming_txn)
         state = scope.setdefault("state", {})
         state["trace"] = trace
         state["transaction_id"] = txn
-        tokens = (transaction_id_var.set(txn), trace_id_var.set(trace.trace_id), client_id_var.set(None))
+        tokens = (
+            transaction_id_var.set(txn),
+            trace_id_var.set(trace.trace_id),
+            client_id_var.set(None),
+            span_id_var.set(trace.span_id),
+            trace_context_var.set(trace),
+        )
         key_token = cursor_key_var.set(self.cursor_key) if self.cursor_key is not None else None
         status = 500
         per_request = ((_TRANSACTION, txn.encode()), (b"traceparent", trace.traceparent.encode()))
@@ -111,20 +152,36 @@ class RequestContextMiddleware:
             detail = "An unexpected error occurred."
             await _send_problem(send_wrapper, 500, detail, public_path(scope), "internal-error")
         finally:
+            elapsed = time.perf_counter() - started
             write_access_line(
                 {
                     "method": scope["method"],
                     "path": scope["path"],
                     "status": status,
-                    "durationMs": round((time.perf_counter() - started) * 1000, 2),
+                    "durationMs": round(elapsed * 1000, 2),
                     "clientId": state.get("client_id"),
                 }
             )
+            method, route = scope["method"], route_template(scope)
+            if method not in _METHODS:  # a caller's made-up method must not make new series
+                method = "other"
+            series = self._series.get((method, route, status))
+            if series is None:
+                series = self._series[(method, route, status)] = (
+                    metrics.HTTP_REQUESTS.labels(self.component, method, route, str(status)),
+                    metrics.HTTP_DURATION.labels(self.component, method, route),
+                )
+            series[0].inc()
+            series[1].observe(elapsed)
+            if span is not None:
+                telemetry.end_server_span(span, otel_token, method, route, status)
             if key_token is not None:
                 cursor_key_var.reset(key_token)
             transaction_id_var.reset(tokens[0])
             trace_id_var.reset(tokens[1])
             client_id_var.reset(tokens[2])
+            span_id_var.reset(tokens[3])
+            trace_context_var.reset(tokens[4])
 
     def _head_too_large(self, count: int, size: int) -> str | None:
         if self.max_header_count is not None and count > self.max_header_count:
@@ -164,4 +221,9 @@ class HeadAsGetMiddleware:
                 message = {"type": "http.response.body", "body": b""}
             await send(message)
 
-        await self.app(dict(scope, method="GET"), receive, without_body)
+        inner = dict(scope, method="GET")
+        try:
+            await self.app(inner, receive, without_body)
+        finally:
+            if "route" in inner:  # the route that answered, for the metrics and the span's name
+                scope["route"] = inner["route"]

@@ -24,10 +24,11 @@ from contextvars import ContextVar
 from typing import Annotated, Any, Generic, TypeVar, overload
 
 from fastapi import Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 
 from lmx_common.problems import InvalidParam, invalid_input
+from lmx_common.schemas import examples
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -52,7 +53,17 @@ class PageLinks(BaseModel):
     self_: Link = Field(alias="self")
     next: Link | None = None
 
-    model_config = {"populate_by_name": True}
+    model_config = ConfigDict(
+        populate_by_name=True,
+        json_schema_extra=examples(
+            {
+                "self": {"href": "/housing/v1/housing-locations?pageSize=50"},
+                "next": {
+                    "href": "/housing/v1/housing-locations?pageSize=50&cursor=eyJwIjoxMDQyfQ.zotDswMmdS-LY5sDzxr1JA"
+                },
+            }
+        ),
+    )
 
 
 class Page(BaseModel, Generic[T]):
@@ -62,6 +73,21 @@ class Page(BaseModel, Generic[T]):
     links: PageLinks = Field(alias="_links")
 
     model_config = {"populate_by_name": True}
+
+
+# A next-page cursor as the API hands them out (the form only: not signed with any key in use).
+EXAMPLE_CURSOR = "eyJwIjoxMDQyfQ.zotDswMmdS-LY5sDzxr1JA"
+
+
+def page_example(path: str, *items: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI example of a page of ``items`` at ``path`` (through the gateway), with a next link."""
+    return {
+        "items": list(items),
+        "_links": {
+            "self": {"href": f"{path}?pageSize={len(items)}"},
+            "next": {"href": f"{path}?pageSize={len(items)}&cursor={EXAMPLE_CURSOR}"},
+        },
+    }
 
 
 DEVELOPMENT_CURSOR_KEY = b"development-only-cursor-key"

@@ -15,8 +15,44 @@ so answers carry UTC with an offset.
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
+from pydantic.config import JsonDict
+
+# Marks a schema whose examples lmx_common.app puts back as given (see Examples).
+EXAMPLES_KEY = "x-lmx-examples"
+_GIVEN: dict[str, list[Any]] = {}
+
+
+class Examples:
+    """A model's OpenAPI examples: ``model_config = ConfigDict(json_schema_extra=examples({...}))``.
+
+    FastAPI publishes its document without null values (``exclude_none``), which would take every
+    ``null`` out of an example: an example of a required nullable property would then fail its own
+    schema. The schema carries a key naming the model, and the OpenAPI post-processing
+    (``lmx_common.app``) puts the examples back exactly as given, nulls and all.
+    """
+
+    def __init__(self, values: tuple[Any, ...]) -> None:
+        self.values = list(values)
+
+    def __call__(self, schema: JsonDict, model: type[Any]) -> None:
+        key = f"{model.__module__}.{model.__qualname__}"
+        _GIVEN[key] = self.values
+        schema["examples"] = copy.deepcopy(self.values)
+        schema[EXAMPLES_KEY] = key
+
+
+def examples(*values: Any) -> Examples:
+    return Examples(values)
+
+
+def given_examples(key: str) -> list[Any]:
+    """The examples a model named ``key`` (its schema's ``x-lmx-examples``) was given, as given."""
+    return copy.deepcopy(_GIVEN[key])
 
 
 class CamelModel(BaseModel):

@@ -40,6 +40,16 @@ class CommonSettings(BaseSettings):
     log_level: str = "INFO"
     # Maximum length of an Authorization header we are willing to parse (bytes).
     max_authorization_header_bytes: int = 8192
+    # Prometheus metrics on a port of their own (GET /metrics), never through the API's port or the
+    # gateway; unset (the default): not served. metrics_host: the address it listens on (0.0.0.0 in a pod).
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    # On SIGTERM: readiness answers 503 at once, requests are still accepted for this long (so a load
+    # balancer sees it and stops sending), then no new connections and the requests in flight get at
+    # most shutdown_timeout_seconds to finish (uvicorn's graceful shutdown, unless its
+    # --timeout-graceful-shutdown is given). See docs/operations.md and ADR 0030.
+    shutdown_delay_seconds: float = 0.0
+    shutdown_timeout_seconds: float = 30.0  # the gateway's read timeout: a proxied call may take that long
 
     def development_secrets(self) -> list[str]:
         """Names of settings that still hold a development default."""

@@ -6,6 +6,7 @@ import os
 import re
 import secrets
 import uuid
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 TRANSACTION_HEADER = "x-transaction-id"
@@ -16,6 +17,8 @@ CALLER_SPAN_HEADER = "x-lmx-caller-span-id"
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 _SPAN_ID = re.compile(r"^[0-9a-f]{16}$")
 _TRANSACTION = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# W3C Trace Context: at most 32 list members, 512 characters is what a vendor must propagate.
+MAX_TRACESTATE = 512
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,8 @@ class TraceContext:
     flags: str = "01"
     # The span this one is a child of: the caller's span id from its traceparent (None for a new trace).
     parent_span_id: str | None = None
+    # The caller's vendor-specific trace state (W3C tracestate), passed on unchanged to the calls made.
+    tracestate: str | None = None
 
     @property
     def traceparent(self) -> str:
@@ -35,12 +40,20 @@ def new_span_id() -> str:
     return secrets.token_hex(8)
 
 
-def child_of(traceparent: str | None) -> TraceContext:
-    """A new span in the incoming trace, or a new trace when the header is absent or invalid."""
+# The trace context of the request (or job run) being served: what its outgoing calls carry on.
+trace_context_var: ContextVar[TraceContext | None] = ContextVar("trace_context", default=None)
+
+
+def child_of(traceparent: str | None, tracestate: str | None = None) -> TraceContext:
+    """A new span in the incoming trace, or a new trace when the header is absent or invalid.
+
+    The incoming ``tracestate`` is kept (and passed on) only with a valid ``traceparent``, as W3C
+    Trace Context asks; an over-long one is dropped."""
     if traceparent:
         match = _TRACEPARENT.match(traceparent.strip().lower())
         if match and match.group(1) != "0" * 32 and match.group(2) != "0" * 16:
-            return TraceContext(match.group(1), new_span_id(), match.group(3), match.group(2))
+            state = tracestate.strip() if tracestate and len(tracestate) <= MAX_TRACESTATE else None
+            return TraceContext(match.group(1), new_span_id(), match.group(3), match.group(2), state or None)
     ids = os.urandom(24).hex()  # one system call for the trace id (16 bytes) and the span id (8)
     return TraceContext(ids[:32], ids[32:])
 

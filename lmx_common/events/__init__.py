@@ -12,15 +12,20 @@ Wiring a service in (the certification service is the example):
        EVENTS = EventModels(OutboxEvent, FeedState, Subscription, Delivery,
                             source="urn:lmx:<service>", event_types=("thing.created", ...))
 
-2. Migration — in the service's own chain: ``create_event_tables()`` in ``upgrade()`` and
-   ``drop_event_tables()`` in ``downgrade()`` (``from lmx_common.events.migration import ...``).
+2. Migration — in the service's own chain: ``create_event_tables()``, ``index_pending_events()``
+   and ``add_event_audiences()`` in ``upgrade()``, their counterparts in ``downgrade()``
+   (``from lmx_common.events.migration import ...``).
 
 3. Publishing — in the service layer, in the same session as the change (flush only; the
    request's session commits both or neither)::
 
        await publish(session, EVENTS, type="thing.created", subject=f"things/{id}", data={...})
 
-   ``data`` holds ids, codes and statuses: never personal data.
+   ``data`` holds ids, codes and statuses: never personal data. An event about one person also
+   gets ``audience=[...]`` (party keys, :mod:`lmx_common.events.audience`): only callers holding
+   one of them receive it, in the feed and by webhook; the service says which keys a caller holds
+   with ``EventModels(..., parties=...)`` (docs/decisions/0028). Without one, every caller with
+   ``events:read`` receives it.
 
 4. Routes — ``routers=[..., feed_router(EVENTS), subscriptions_router(EVENTS, require_https=...)]``:
    ``GET /v1/events?after=&limit=``, ``POST/GET /v1/subscriptions``,

@@ -2,27 +2,38 @@
 
 All state is in the database, so the worker survives restarts: a delivery is claimed by moving
 its ``next_attempt_at`` one lease into the future before sending; a process killed mid-send
-leaves it due again when the lease runs out (receivers deduplicate by ``webhook-id``).
+leaves it due again when the lease runs out (receivers deduplicate by ``webhook-id``). At shutdown
+the round under way finishes (its attempts recorded) within the webhook timeout plus a margin; one
+cut off then is retried after its lease (at-least-once).
+
+Observed (ADR 0029): each round is a job run (``job="webhook-delivery"``: runs, failures, last
+success; a trace of its own), each attempt a CLIENT span and a count by outcome
+(``lmx_webhook_delivery_attempts_total``), and at most every ``SAMPLE_SECONDS`` the sequencer's
+backlog and lag and the pending and dead-lettered deliveries are read into gauges.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select, update
 from standardwebhooks import Webhook
 
+from lmx_common import metrics, telemetry
 from lmx_common.db import Database
+from lmx_common.events.audience import entitled
 from lmx_common.events.callbacks import AddressNotAllowed, CallbackPolicy, Resolver, webhook_client
 from lmx_common.events.outbox import SEQUENCE_BATCH, cloud_event_json, sequence_pending
 from lmx_common.events.settings import EventSettings
 from lmx_common.events.tables import DEAD_LETTERED, DELIVERED, PENDING, EventModels
+from lmx_common.jobs import STOP_GRACE_SECONDS, stop_at_safe_point
 
 __all__ = ["DeliveryWorker", "EventSettings", "backoff", "delivery_worker", "failure", "sign"]
 
@@ -74,6 +85,8 @@ def failure(outcome: Exception | int) -> str:
 
 
 DRAIN_BATCHES = 20  # of SEQUENCE_BATCH events, per round of the worker
+SAMPLE_SECONDS = 5.0  # least time between two readings of the backlog gauges
+JOB = "webhook-delivery"
 
 
 class DeliveryWorker:
@@ -88,6 +101,8 @@ class DeliveryWorker:
         self.client = client
         self._wake = asyncio.Event()
         self._stopping = False
+        self._sampled_at: float | None = None
+        metrics.job_declared(JOB)
 
     def wake(self) -> None:
         """Look now rather than at the next poll (e.g. right after a commit)."""
@@ -95,12 +110,17 @@ class DeliveryWorker:
 
     async def run(self) -> None:
         while not self._stopping:
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # keep polling; the database may be back next time
-                logger.warning("delivery round failed", extra={"errorType": type(exc).__name__})
+            with telemetry.job_run(JOB) as span:
+                try:
+                    await self.run_once()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # keep polling; the database may be back next time
+                    logger.warning("delivery round failed", extra={"errorType": type(exc).__name__})
+                    telemetry.call_outcome(span, error=exc)
+                    metrics.job_ran(JOB, failed=True)
+                else:
+                    metrics.job_ran(JOB, failed=False)
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.settings.event_poll_seconds)
             self._wake.clear()
@@ -110,6 +130,10 @@ class DeliveryWorker:
         # A bulk import publishes thousands of events at once: drain up to DRAIN_BATCHES batches per
         # round, and go round again at once while a backlog remains (one batch per poll interval
         # fell behind a 10,000/s import by hours).
+        now = time.monotonic()
+        if self._sampled_at is None or now - self._sampled_at >= SAMPLE_SECONDS:
+            self._sampled_at = now
+            await self.sample()  # before sequencing: what waited since the last round
         sequenced = await sequence_pending(self.database, self.models, max_batches=DRAIN_BATCHES)
         if sequenced >= DRAIN_BATCHES * SEQUENCE_BATCH:
             self._wake.set()
@@ -125,6 +149,28 @@ class DeliveryWorker:
         outcomes = await asyncio.gather(*(attempt(job) for job in jobs))
         await self._record(outcomes)
         return len(jobs)
+
+    async def sample(self) -> None:
+        """Read the sequencer's backlog and lag and the deliveries waiting or dead into the gauges."""
+        outbox, d, source = self.models.outbox, self.models.delivery, self.models.source
+        async with self.database.sessionmaker() as session:
+            waiting, oldest = (
+                await session.execute(
+                    select(func.count(), func.min(outbox.occurred_at)).where(outbox.position.is_(None))
+                )
+            ).one()
+            states = dict(
+                (
+                    await session.execute(
+                        select(d.status, func.count()).where(d.status.in_((PENDING, DEAD_LETTERED))).group_by(d.status)
+                    )
+                ).all()
+            )
+        metrics.OUTBOX_UNSEQUENCED.labels(source).set(waiting)
+        lag = (datetime.now(UTC) - oldest).total_seconds() if oldest is not None else 0.0
+        metrics.OUTBOX_LAG.labels(source).set(max(0.0, lag))
+        for state in (PENDING, DEAD_LETTERED):
+            metrics.WEBHOOK_DELIVERIES.labels(source, state).set(states.get(state, 0))
 
     async def _claim(self) -> list[_Job]:
         d, sub, outbox = self.models.delivery, self.models.subscription, self.models.outbox
@@ -153,31 +199,42 @@ class DeliveryWorker:
                 return []
             rows = (
                 await session.execute(
-                    select(d.id, d.attempts, sub.callback_url, sub.secret, outbox)
+                    select(d.id, d.attempts, sub.callback_url, sub.secret, sub.parties, outbox)
                     .join(sub, sub.id == d.subscription_id)
                     .join(outbox, outbox.id == d.event_id)
                     .where(d.id.in_(claimed))
                     .order_by(d.position)
                 )
             ).all()
+            # The fan-out makes no delivery for a subscriber outside the event's audience; one made
+            # before audiences were kept (docs/decisions/0028), or replayed since, is dropped unsent.
+            barred = [row[0] for row in rows if not entitled(row[5].audience, row[4])]
+            if barred:
+                await session.execute(delete(d).where(d.id.in_(barred)))
         return [
             _Job(delivery_id, event.id, url, secret, cloud_event_json(event, self.models.source), attempts)
-            for delivery_id, attempts, url, secret, event in rows
+            for delivery_id, attempts, url, secret, _parties, event in rows
+            if delivery_id not in barred
         ]
 
     async def _send(self, job: _Job) -> tuple[_Job, int | None, str | None]:
         headers = sign(job.secret, job.event_id, job.body, datetime.now(UTC))
         headers["content-type"] = "application/cloudevents+json"
-        try:
-            response = await self.client.post(
-                job.url, content=job.body, headers=headers, timeout=self.settings.webhook_timeout_seconds
-            )
-        except Exception as exc:  # whatever it was, the subscriber learns only its class
-            logger.info(
-                "delivery attempt failed",
-                extra={"eventId": job.event_id, "deliveryId": job.delivery_id, "errorType": type(exc).__name__},
-            )
-            return job, None, failure(exc)
+        # A span of the round's trace; the subscriber (outside) is sent no trace headers.
+        attributes = {"http.request.method": "POST", "lmx.delivery_id": job.delivery_id, "lmx.event_id": job.event_id}
+        with telemetry.client_call("POST webhook", attributes) as (_carried, span):
+            try:
+                response = await self.client.post(
+                    job.url, content=job.body, headers=headers, timeout=self.settings.webhook_timeout_seconds
+                )
+            except Exception as exc:  # whatever it was, the subscriber learns only its class
+                logger.info(
+                    "delivery attempt failed",
+                    extra={"eventId": job.event_id, "deliveryId": job.delivery_id, "errorType": type(exc).__name__},
+                )
+                telemetry.call_outcome(span, error=exc)
+                return job, None, failure(exc)
+            telemetry.call_outcome(span, response.status_code)
         if 200 <= response.status_code < 300:
             return job, response.status_code, None
         return job, response.status_code, failure(response.status_code)
@@ -196,13 +253,17 @@ class DeliveryWorker:
                 }
                 if error is None:
                     values |= {"status": DELIVERED, "delivered_at": now, "next_attempt_at": None}
+                    outcome = "delivered"
                 elif attempts >= self.settings.webhook_max_attempts:
                     values |= {"status": DEAD_LETTERED, "next_attempt_at": None}
+                    outcome = "dead-lettered"
                     logger.warning(
                         "delivery dead-lettered", extra={"eventId": job.event_id, "deliveryId": job.delivery_id}
                     )
                 else:
                     values["next_attempt_at"] = now + backoff(self.settings, attempts)
+                    outcome = "retry"
+                metrics.WEBHOOK_ATTEMPTS.labels(self.models.source, outcome).inc()
                 # Only if still ours: a replay or unsubscribe in between wins.
                 await session.execute(update(d).where(d.id == job.delivery_id, d.status == PENDING).values(**values))
 
@@ -224,6 +285,5 @@ async def delivery_worker(
             yield worker
         finally:
             worker._stopping = True
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
+            worker.wake()
+            await stop_at_safe_point(task, settings.webhook_timeout_seconds + STOP_GRACE_SECONDS)

@@ -22,6 +22,12 @@ SessionDep = Annotated[AsyncSession, Depends(request_session, scope="function")]
 EventReaderDep = Annotated[Principal, Depends(require_scopes(Scope.EVENTS_READ))]
 
 
+# Positions one feed request looks at, at most: a caller entitled to few events (docs/decisions/0028)
+# gets a page with fewer items, or none, and a `next` cursor where the look stopped, rather than one
+# request scanning the whole feed for it.
+SCAN_LIMIT = 5000
+
+
 def encode_position(position: int) -> str:
     return encode_cursor({"p": position})
 
@@ -36,8 +42,19 @@ def decode_position(cursor: str | None, name: str = "after") -> int:
     return value
 
 
-def feed_router(models: EventModels) -> APIRouter:
-    """The event feed of one service; include it in the service app."""
+FEED_DESCRIPTION = (
+    "Committed events after the cursor, oldest first, as CloudEvents 1.0 (structured JSON). An event "
+    "without an audience goes to every client with `events:read`; an event about one person goes only "
+    "to the parties in its audience, here and through webhook subscriptions alike.{who} One request "
+    f"looks at no more than {SCAN_LIMIT} feed positions: a page can hold fewer events than `limit`, or "
+    "none, and still carry a `next` cursor past them. Follow `next` until it no longer changes; then "
+    "poll it for later events."
+)
+
+
+def feed_router(models: EventModels, *, audience: str = "") -> APIRouter:
+    """The event feed of one service; include it in the service app. ``audience`` completes the
+    operation's description: who receives the service's events about one person."""
     router = APIRouter(prefix="/v1", tags=["events"])
 
     @router.get(
@@ -45,10 +62,11 @@ def feed_router(models: EventModels) -> APIRouter:
         response_model=EventFeed,
         response_model_by_alias=True,
         summary="Event feed (CloudEvents), oldest first, from a cursor",
+        description=FEED_DESCRIPTION.format(who=audience),
     )
     async def list_events(
         request: Request,
-        _caller: EventReaderDep,
+        caller: EventReaderDep,
         session: SessionDep,
         after: Annotated[
             str | None, Query(description="The `next` cursor of an earlier page; absent = from the start.")
@@ -57,9 +75,15 @@ def feed_router(models: EventModels) -> APIRouter:
     ) -> EventFeed:
         position = decode_position(after)
         await sequence_pending(request.app.state.database, models)
-        rows = await store.feed_page(session, models, position, limit)
-        last = rows[-1].position if rows else position
-        assert last is not None
+        # Read the head first: every position up to it is committed, so the cursor may move there.
+        head = await store.feed_head(session, models)
+        upto = min(head, position + SCAN_LIMIT)
+        rows = await store.feed_page(session, models, position, limit, upto=upto, parties=models.parties(caller))
+        if len(rows) == limit:
+            last = rows[-1].position
+            assert last is not None
+        else:  # every position up to `upto` was looked at: the next page starts after it
+            last = max(position, upto)
         cursor = encode_position(last)
         path = request.headers.get("x-forwarded-prefix", "") + request.url.path
         self_href = path + (f"?{request.url.query}" if request.url.query else "")

@@ -100,3 +100,18 @@ def index_pending_events() -> None:
 def unindex_pending_events() -> None:
     op.drop_index("ix_outbox_events_pending", table_name="outbox_events")
     op.create_index("ix_outbox_events_unsequenced", "outbox_events", ["position", "occurred_at"])
+
+
+def add_event_audiences() -> None:
+    """``outbox_events.audience`` (NULL: every ``events:read`` client may receive the event) and
+    ``event_subscriptions.parties`` (the owner's party keys; an existing subscription gets its
+    organisation's, ``oin:<OIN>``: its owner's municipality was never stored). docs/decisions/0028."""
+    op.add_column("outbox_events", sa.Column("audience", sa.JSON(none_as_null=True), nullable=True))
+    op.add_column("event_subscriptions", sa.Column("parties", sa.JSON(), nullable=True))
+    build = "json_build_array" if op.get_bind().dialect.name == "postgresql" else "json_array"
+    op.execute(f"UPDATE event_subscriptions SET parties = {build}('oin:' || organisation_oin)")  # noqa: S608 - no input
+
+
+def drop_event_audiences() -> None:
+    op.drop_column("event_subscriptions", "parties")
+    op.drop_column("outbox_events", "audience")

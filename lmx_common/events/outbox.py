@@ -15,6 +15,7 @@ from sqlalchemy import Table, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lmx_common.db import Database, insert_rows
+from lmx_common.events.audience import entitled
 from lmx_common.events.tables import EventModels, OutboxColumns
 
 _JSON = JSONFormat()
@@ -27,11 +28,14 @@ async def publish(
     type: str,
     subject: str | None,
     data: dict[str, Any],
+    audience: list[str] | None = None,
     occurred_at: datetime | None = None,
 ) -> str:
     """Add an event to the caller's transaction (flush only); returns the event id.
 
-    ``data`` must carry ids, codes and statuses only: never personal data.
+    ``data`` must carry ids, codes and statuses only: never personal data. ``audience``: the party
+    keys that may receive it (:mod:`lmx_common.events.audience`); None = every ``events:read`` client.
+    An event about one person must have one.
     """
     if type not in models.event_types:
         raise ValueError(f"unknown event type {type!r}")
@@ -43,6 +47,7 @@ async def publish(
             type=type,
             subject=subject,
             data=data,
+            audience=audience,
             occurred_at=occurred_at or datetime.now(UTC),
         )
     )
@@ -55,11 +60,11 @@ async def publish_many(
     models: EventModels,
     *,
     type: str,
-    events: list[tuple[str | None, dict[str, Any]]],
+    events: list[tuple[str | None, dict[str, Any], list[str] | None]],
     occurred_at: datetime | None = None,
 ) -> list[str]:
     """Like :func:`publish` for many events of one type in one statement (a bulk import's: COPY on
-    PostgreSQL); ``events`` holds (subject, data) pairs. Returns the event ids in order."""
+    PostgreSQL); ``events`` holds (subject, data, audience) triples. Returns the event ids in order."""
     if type not in models.event_types:
         raise ValueError(f"unknown event type {type!r}")
     if not events:
@@ -68,9 +73,13 @@ async def publish_many(
     if when.tzinfo is None:  # COPY bypasses UtcDateTime's check
         raise ValueError("naive datetimes are not stored; use datetime.now(UTC)")
     ids = [str(uuid.uuid4()) for _ in events]
-    rows = [(event_id, None, type, subject, data, when) for event_id, (subject, data) in zip(ids, events, strict=True)]
+    rows = [
+        (event_id, None, type, subject, data, audience, when)
+        for event_id, (subject, data, audience) in zip(ids, events, strict=True)
+    ]
     table: Table = models.outbox.__table__  # type: ignore[attr-defined]
-    await insert_rows(session, table, ("id", "position", "type", "subject", "data", "occurred_at"), rows)
+    columns = ("id", "position", "type", "subject", "data", "audience", "occurred_at")
+    await insert_rows(session, table, columns, rows)
     return ids
 
 
@@ -88,7 +97,7 @@ async def sequence(session: AsyncSession, models: EventModels, batch: int = 500)
     last = (await session.execute(select(state.last_position).where(state.id == 1))).scalar_one()
     pending = (
         await session.execute(
-            select(outbox.id, outbox.type, outbox.occurred_at)
+            select(outbox.id, outbox.type, outbox.occurred_at, outbox.audience)
             .where(outbox.position.is_(None))
             .order_by(outbox.occurred_at, outbox.id)
             .limit(batch)
@@ -98,8 +107,8 @@ async def sequence(session: AsyncSession, models: EventModels, batch: int = 500)
         return 0
     now = datetime.now(UTC)
     assigned = [
-        _Sequenced(event_id, event_type, occurred_at, last + n)
-        for n, (event_id, event_type, occurred_at) in enumerate(pending, start=1)
+        _Sequenced(event_id, event_type, occurred_at, last + n, audience)
+        for n, (event_id, event_type, occurred_at, audience) in enumerate(pending, start=1)
     ]
     await session.execute(
         update(outbox),
@@ -138,12 +147,15 @@ class _Sequenced:
     event_type: str
     occurred_at: datetime
     position: int
+    audience: list[str] | None
 
 
 async def _fan_out(session: AsyncSession, models: EventModels, assigned: Sequence[_Sequenced], now: datetime) -> None:
-    """A delivery per subscription for each event of its types that occurred after it subscribed."""
+    """A delivery per subscription for each event of its types that occurred after it subscribed and
+    whose audience takes in the subscription's owner (docs/decisions/0028): a subscriber not entitled
+    to an event gets no delivery of it, not even a pending one."""
     sub = models.subscription
-    subscriptions = (await session.execute(select(sub.id, sub.event_types, sub.created_at))).all()
+    subscriptions = (await session.execute(select(sub.id, sub.event_types, sub.created_at, sub.parties))).all()
     rows = [
         {
             "subscription_id": subscription_id,
@@ -155,8 +167,8 @@ async def _fan_out(session: AsyncSession, models: EventModels, assigned: Sequenc
             "created_at": now,
         }
         for e in assigned
-        for subscription_id, event_types, subscribed_at in subscriptions
-        if e.event_type in event_types and e.occurred_at >= subscribed_at
+        for subscription_id, event_types, subscribed_at, parties in subscriptions
+        if e.event_type in event_types and e.occurred_at >= subscribed_at and entitled(e.audience, parties)
     ]
     if rows:
         await session.execute(models.delivery.__table__.insert(), rows)  # type: ignore[attr-defined]

@@ -10,7 +10,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import ColumnElement, Text, case, cast, delete, exists, false, func, or_, select, update
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lmx_common.events.schemas import DeliveryState
@@ -25,16 +27,45 @@ from lmx_common.events.tables import (
 )
 
 
-async def feed_page(session: AsyncSession, models: EventModels, after: int, limit: int) -> Sequence[OutboxColumns]:
-    """Up to ``limit`` sequenced events after feed position ``after``, in feed order."""
+async def feed_head(session: AsyncSession, models: EventModels) -> int:
+    """The last position the sequencer gave out: every position up to it is committed and readable."""
+    state = models.feed_state
+    head = (await session.execute(select(state.last_position).where(state.id == 1))).scalar_one_or_none()
+    return int(head or 0)
+
+
+async def feed_page(
+    session: AsyncSession,
+    models: EventModels,
+    after: int,
+    limit: int,
+    *,
+    upto: int | None = None,
+    parties: Sequence[str] | None = None,
+) -> Sequence[OutboxColumns]:
+    """Up to ``limit`` sequenced events after feed position ``after`` (and at most ``upto``), in feed
+    order; with ``parties``, only those whose audience is NULL or names one of them (in SQL)."""
     outbox = models.outbox
-    statement = (
-        select(outbox)
-        .where(outbox.position.is_not(None), outbox.position > after)
-        .order_by(outbox.position)
-        .limit(limit)
-    )
-    return (await session.execute(statement)).scalars().all()
+    statement = select(outbox).where(outbox.position.is_not(None), outbox.position > after)
+    if upto is not None:
+        statement = statement.where(outbox.position <= upto)
+    if parties is not None:
+        dialect = (await session.connection()).dialect.name
+        statement = statement.where(or_(outbox.audience.is_(None), _names_any(dialect, outbox.audience, parties)))
+    return (await session.execute(statement.order_by(outbox.position).limit(limit))).scalars().all()
+
+
+def _names_any(dialect: str, audience: Any, parties: Sequence[str]) -> ColumnElement[bool]:
+    """SQL: the JSON list ``audience`` holds one of ``parties``."""
+    if not parties:
+        return false()
+    if dialect == "postgresql":
+        names: ColumnElement[bool] = cast(audience, JSONB).has_any(
+            cast(postgresql.array(list(parties)), postgresql.ARRAY(Text))
+        )
+        return names
+    members = func.json_each(audience).table_valued("value")
+    return exists(select(members.c.value).where(members.c.value.in_(list(parties))))
 
 
 async def owned_subscription(

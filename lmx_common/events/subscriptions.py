@@ -113,6 +113,12 @@ def subscriptions_router(models: EventModels, *, require_https: bool = False) ->
         status_code=status.HTTP_201_CREATED,
         response_model=SubscriptionCreated,
         summary="Subscribe a webhook to event types; the signing secret is returned once",
+        description=(
+            "The webhook receives the events of these types that the caller would receive in the feed "
+            "(`GET /v1/events`): an event with an audience only when the caller's organisation is in it, "
+            "as it was when it subscribed. A subscription by a client outside every audience is accepted "
+            "and receives none of those events."
+        ),
     )
     async def create_subscription(
         body: SubscriptionCreate, caller: EventReaderDep, session: SessionDep, request: Request, response: Response
@@ -124,6 +130,7 @@ def subscriptions_router(models: EventModels, *, require_https: bool = False) ->
             organisation_oin=caller.organisation_oin,
             callback_url=body.callback_url,
             event_types=sorted(set(body.event_types)),
+            parties=list(models.parties(caller)),
             secret=new_secret(),
             created_at=datetime.now(UTC),
         )

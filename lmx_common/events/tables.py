@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
+from lmx_common.auth import Principal
 from lmx_common.db import UtcDateTime
+from lmx_common.events.audience import organisation_parties
 
 # The states of a delivery (``event_deliveries.status``).
 PENDING, DELIVERED, DEAD_LETTERED = "pending", "delivered", "dead-lettered"
@@ -23,6 +26,8 @@ class OutboxColumns:
     """Mixin: ``outbox_events``, one row per domain event, written in the causing transaction.
 
     ``position`` stays NULL until the sequencer gives the committed row its place in the feed.
+    ``audience`` is who may receive the event (feed and webhooks): NULL = every ``events:read``
+    client; otherwise the party keys (:mod:`lmx_common.events.audience`) entitled to it.
     """
 
     if TYPE_CHECKING:  # the mapped subclass gets SQLAlchemy's keyword constructor
@@ -36,6 +41,7 @@ class OutboxColumns:
     type: Mapped[str] = mapped_column(String(100))
     subject: Mapped[str | None] = mapped_column(String(200))
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    audience: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))
     occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)
     sequenced_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
@@ -76,6 +82,9 @@ class SubscriptionColumns:
     organisation_oin: Mapped[str] = mapped_column(String(20))
     callback_url: Mapped[str] = mapped_column(String(2000))
     event_types: Mapped[list[str]] = mapped_column(JSON)
+    # The owner's party keys when it subscribed: it receives an event with an audience only if one of
+    # them is in it (checked at fan-out and again before each attempt).
+    parties: Mapped[list[str] | None] = mapped_column(JSON)
     # Needed in clear to sign; shown to the subscriber once, never logged or returned again.
     secret: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -121,3 +130,5 @@ class EventModels:
     delivery: type[DeliveryColumns]
     source: str  # the CloudEvents source, e.g. "urn:lmx:certification"
     event_types: tuple[str, ...]  # what a subscriber may subscribe to
+    # A caller's party keys, matched against an event's audience (lmx_common.events.audience).
+    parties: Callable[[Principal], Sequence[str]] = field(default=organisation_parties)

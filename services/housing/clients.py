@@ -3,6 +3,10 @@
 The housing service is a client like any other: client credentials at the gateway's token
 endpoint, the token cached until shortly before it expires, one pooled HTTP client per process.
 It never opens another service's database.
+
+Every call carries the trace of the request (or job run) that makes it (``traceparent``, and
+``tracestate`` when the caller sent one): with tracing on from a CLIENT span, else from the request's
+own span, so a fair-share request is one trace from the caller through the gateway to the registry.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from lmx_common import telemetry
 from services.housing.config import HousingSettings
 
 logger = logging.getLogger("lmx.housing.clients")
@@ -48,14 +53,18 @@ class GatewayClient:
             if not self.client_secret:
                 raise UpstreamUnavailable("the housing service has no client secret (HOUSING_CLIENT_SECRET)")
             started = time.monotonic()
-            try:
-                response = await self.http.post(
-                    self.base + "/oauth/token",
-                    data={"grant_type": "client_credentials"},
-                    auth=(self.client_id, self.client_secret),
-                )
-            except httpx.HTTPError as exc:
-                raise UpstreamUnavailable(f"token endpoint unreachable: {type(exc).__name__}") from exc
+            with telemetry.client_call("POST /oauth/token", {"http.request.method": "POST"}) as (trace, span):
+                try:
+                    response = await self.http.post(
+                        self.base + "/oauth/token",
+                        data={"grant_type": "client_credentials"},
+                        auth=(self.client_id, self.client_secret),
+                        headers=trace,
+                    )
+                except httpx.HTTPError as exc:
+                    telemetry.call_outcome(span, error=exc)
+                    raise UpstreamUnavailable(f"token endpoint unreachable: {type(exc).__name__}") from exc
+                telemetry.call_outcome(span, response.status_code)
             if response.status_code != 200:
                 raise UpstreamUnavailable(f"token endpoint answered {response.status_code}")
             try:
@@ -73,12 +82,18 @@ class GatewayClient:
         """GET a JSON object through the gateway; anything but a 200 with an object is unavailable."""
         for attempt in (1, 2):
             token = await self._access_token()
-            try:
-                response = await self.http.get(
-                    self.base + path, params=list(params), headers={"Authorization": f"Bearer {token}"}
-                )
-            except httpx.HTTPError as exc:
-                raise UpstreamUnavailable(f"{path}: {type(exc).__name__}") from exc
+            with telemetry.client_call(f"GET {path}", {"http.request.method": "GET", "url.path": path}) as (
+                trace,
+                span,
+            ):
+                try:
+                    response = await self.http.get(
+                        self.base + path, params=list(params), headers={"Authorization": f"Bearer {token}", **trace}
+                    )
+                except httpx.HTTPError as exc:
+                    telemetry.call_outcome(span, error=exc)
+                    raise UpstreamUnavailable(f"{path}: {type(exc).__name__}") from exc
+                telemetry.call_outcome(span, response.status_code)
             if response.status_code == 401 and attempt == 1:
                 self.forget_token()  # revoked or rotated: one fresh token, then give up
                 continue

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, StrictFloat, StrictInt
 
 from lmx_common.disclosure import DisclosureControl
 from lmx_common.pagination import Page
-from lmx_common.schemas import CamelInput, CamelModel
+from lmx_common.schemas import CamelInput, CamelModel, examples
 from lmx_common.validation import LOCATION_ID_PATTERN, KvkNumber, MunicipalityCode, Postcode, RegionCode
 
 Kind = Literal["short-stay", "mid-stay", "long-stay"]
@@ -30,6 +30,67 @@ LocationId = Annotated[
 HouseNumber = Annotated[str, Field(pattern=r"^[1-9][0-9]{0,4}([ -]?[A-Za-z0-9]{1,4})?$", examples=["12"])]
 
 
+# Examples of the answers (OpenAPI; tests/unit/test_openapi_examples.py validates each against its schema).
+REGION_EXAMPLE: dict[str, Any] = {
+    "code": "west-brabant",
+    "name": "Regio West-Brabant",
+    "kind": "region",
+    "municipalityCodes": [
+        "GM0744",
+        "GM0748",
+        "GM0758",
+        "GM0777",
+        "GM0779",
+        "GM0826",
+        "GM0840",
+        "GM0851",
+        "GM0873",
+        "GM0879",
+        "GM1655",
+        "GM1674",
+        "GM1709",
+        "GM1719",
+        "GM1723",
+        "GM1959",
+    ],
+    "laggingFactor": 0.8,
+}
+STATUS_DATES_EXAMPLE: dict[str, Any] = {
+    "planned": "2022-11-01",
+    "permitGranted": "2023-02-15",
+    "underConstruction": None,
+    "operational": "2023-09-01",
+    "closed": None,
+}
+OCCUPANCY_EXAMPLE: dict[str, Any] = {"date": "2026-02-01", "occupiedBeds": 131}
+RISK_EXAMPLE: dict[str, Any] = {
+    "kvkNumber": "71230102",
+    "scheme": "snf-housing",
+    "reason": "suspended",
+    "since": "2026-02-01",
+    "certificateId": "5d1c7a52-3e8b-4a8f-9d3c-2f6b1e0a9c47",
+    "eventId": "0b9f6a0e-5a55-4bd1-9f38-3cbb1e3a4a43",
+    "eventTime": "2026-02-01T10:02:11.204000+00:00",
+}
+OCCUPANCY_REPORT_EXAMPLE: dict[str, Any] = {
+    "id": 4821,
+    "housingLocationId": "wb-gm0758-01",
+    "date": "2026-02-01",
+    "occupiedBeds": 131,
+    "beds": 140,
+    "createdAt": "2026-02-02T08:12:45.300000+00:00",
+}
+ECONOMIC_LOCATION_EXAMPLE: dict[str, Any] = {
+    "id": "wb-moerdijk-port",
+    "name": "Haven Moerdijk",
+    "regionCode": "west-brabant",
+    "hostMunicipalityCode": "GM1709",
+    "keys": [{"municipalityCode": "GM1709", "share": 0.6}, {"municipalityCode": "GM1655", "share": 0.4}],
+    "createdAt": "2025-12-01T10:00:00+00:00",
+    "updatedAt": "2026-01-15T13:20:31.845000+00:00",
+}
+
+
 class DisclosedCount(CamelModel):
     """A published count (lmx_common.disclosure.DisclosedCount without the cell key, which this service never
     gives out): exact for the party it concerns, perturbed by the cell-key method for others."""
@@ -44,6 +105,8 @@ class DisclosedCount(CamelModel):
 class RegionRead(CamelModel):
     """A region: a named set of municipalities."""
 
+    model_config = ConfigDict(json_schema_extra=examples(REGION_EXAMPLE))
+
     code: str = Field(examples=["west-brabant"])
     name: str = Field(examples=["Regio West-Brabant"])
     kind: str = Field(examples=["region"])
@@ -55,6 +118,8 @@ class RegionRead(CamelModel):
 
 
 class RegionList(CamelModel):
+    model_config = ConfigDict(json_schema_extra=examples({"items": [REGION_EXAMPLE]}))
+
     items: list[RegionRead]
 
 
@@ -97,7 +162,7 @@ class HousingLocationUpdate(CamelInput):
 
 
 class StatusChangeCreate(CamelInput):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "permit-granted", "date": "2026-02-01"}]})
+    model_config = ConfigDict(json_schema_extra=examples({"status": "permit-granted", "date": "2026-02-01"}))
 
     status: PipelineStatus
     date: Day | None = Field(default=None, description="When it happened; today if absent. Not in the future.")
@@ -105,6 +170,8 @@ class StatusChangeCreate(CamelInput):
 
 class StatusDates(CamelModel):
     """The date the location reached each step of the pipeline (null: not reached, or not recorded)."""
+
+    model_config = ConfigDict(json_schema_extra=examples(STATUS_DATES_EXAMPLE))
 
     planned: date | None
     permit_granted: date | None
@@ -114,12 +181,16 @@ class StatusDates(CamelModel):
 
 
 class Occupancy(CamelModel):
+    model_config = ConfigDict(json_schema_extra=examples(OCCUPANCY_EXAMPLE))
+
     date: Day
     occupied_beds: int
 
 
 class Risk(CamelModel):
     """Why a location is at risk: its landlord's certificate in a scheme is suspended, revoked or expired."""
+
+    model_config = ConfigDict(json_schema_extra=examples(RISK_EXAMPLE))
 
     kvk_number: str
     scheme: str
@@ -131,22 +202,25 @@ class Risk(CamelModel):
 
 
 class HousingLocationRead(CamelModel):
-    id: str
-    municipality_code: str
-    name: str | None
+    """A housing location. Its example is given per field: a whole one would hold the address's key
+    `postcode`, which the NL GOV linter takes for the method `post` (nlgov:problem-invalid-input)."""
+
+    id: str = Field(examples=["wb-gm0758-01"])
+    municipality_code: str = Field(examples=["GM0758"])
+    name: str | None = Field(examples=["Haagse Beemden"])
     address: Address
-    kind: str
-    form: str
-    beds: int
-    landlord_kvk_number: str
-    status: str
+    kind: str = Field(examples=["mid-stay"])
+    form: str = Field(examples=["clustered"])
+    beds: int = Field(examples=[140])
+    landlord_kvk_number: str = Field(examples=["71230102"])
+    status: str = Field(examples=["operational"])
     status_dates: StatusDates
-    expected_opening_date: date | None
+    expected_opening_date: date | None = Field(examples=[None])
     latest_occupancy: Occupancy | None
-    at_risk: bool
+    at_risk: bool = Field(examples=[True])
     risks: list[Risk]
-    created_at: datetime
-    updated_at: datetime
+    created_at: datetime = Field(examples=["2022-11-01T09:30:12.118000+00:00"])
+    updated_at: datetime = Field(examples=["2026-02-02T08:12:45.300000+00:00"])
 
 
 class HousingLocationPage(Page[HousingLocationRead]):
@@ -154,13 +228,15 @@ class HousingLocationPage(Page[HousingLocationRead]):
 
 
 class OccupancyReportCreate(CamelInput):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"date": "2026-02-01", "occupiedBeds": 96}]})
+    model_config = ConfigDict(json_schema_extra=examples({"date": "2026-02-01", "occupiedBeds": 96}))
 
     date: Day
     occupied_beds: Annotated[StrictInt, Field(ge=0)]
 
 
 class OccupancyReportRead(CamelModel):
+    model_config = ConfigDict(json_schema_extra=examples(OCCUPANCY_REPORT_EXAMPLE))
+
     id: int
     housing_location_id: str
     date: Day
@@ -170,6 +246,8 @@ class OccupancyReportRead(CamelModel):
 
 
 class OccupancyReportList(CamelModel):
+    model_config = ConfigDict(json_schema_extra=examples({"items": [OCCUPANCY_REPORT_EXAMPLE]}))
+
     items: list[OccupancyReportRead]
 
 
@@ -183,20 +261,18 @@ class DistributionKeyItem(CamelInput):
 
 class EconomicLocationCreate(CamelInput):
     model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "wb-moerdijk-port",
-                    "name": "Haven Moerdijk",
-                    "regionCode": "west-brabant",
-                    "hostMunicipalityCode": "GM1709",
-                    "keys": [
-                        {"municipalityCode": "GM1709", "share": 0.6},
-                        {"municipalityCode": "GM1655", "share": 0.4},
-                    ],
-                }
-            ]
-        }
+        json_schema_extra=examples(
+            {
+                "id": "wb-moerdijk-port",
+                "name": "Haven Moerdijk",
+                "regionCode": "west-brabant",
+                "hostMunicipalityCode": "GM1709",
+                "keys": [
+                    {"municipalityCode": "GM1709", "share": 0.6},
+                    {"municipalityCode": "GM1655", "share": 0.4},
+                ],
+            }
+        )
     )
 
     id: LocationId
@@ -208,11 +284,9 @@ class EconomicLocationCreate(CamelInput):
 
 class DistributionKeysReplace(CamelInput):
     model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {"keys": [{"municipalityCode": "GM1709", "share": 0.5}, {"municipalityCode": "GM1655", "share": 0.5}]}
-            ]
-        }
+        json_schema_extra=examples(
+            {"keys": [{"municipalityCode": "GM1709", "share": 0.5}, {"municipalityCode": "GM1655", "share": 0.5}]}
+        )
     )
 
     keys: Annotated[list[DistributionKeyItem], Field(min_length=1, max_length=500)]
@@ -224,6 +298,8 @@ class DistributionKeyRead(CamelModel):
 
 
 class EconomicLocationRead(CamelModel):
+    model_config = ConfigDict(json_schema_extra=examples(ECONOMIC_LOCATION_EXAMPLE))
+
     id: str
     name: str
     region_code: str
@@ -234,6 +310,8 @@ class EconomicLocationRead(CamelModel):
 
 
 class EconomicLocationList(CamelModel):
+    model_config = ConfigDict(json_schema_extra=examples({"items": [ECONOMIC_LOCATION_EXAMPLE]}))
+
     items: list[EconomicLocationRead]
 
 

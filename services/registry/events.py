@@ -2,6 +2,10 @@
 
 - ``registration.created``: workMunicipalityCode, residenceMunicipalityCode.
 - ``registration.departed``: workMunicipalityCode, residenceMunicipalityCode.
+
+Each is about one person, so each has an audience (docs/decisions/0028, visibility.py): the
+municipalities of the registration when the event happens and the organisation that registered it.
+Nobody else receives it, in the feed or through a webhook.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lmx_common.events import EventModels, publish, publish_many
 from services.registry.models import Delivery, FeedState, OutboxEvent, Registration, Subscription
+from services.registry.visibility import event_audience, event_parties, registration_audience
 
 REGISTRATION_CREATED = "registration.created"
 REGISTRATION_DEPARTED = "registration.departed"
@@ -24,6 +29,7 @@ EVENTS = EventModels(
     delivery=Delivery,
     source="urn:lmx:registry",
     event_types=(REGISTRATION_CREATED, REGISTRATION_DEPARTED),
+    parties=event_parties,
 )
 
 
@@ -32,25 +38,33 @@ def _codes(work: str, residence: str) -> dict[str, Any]:
 
 
 async def registration_created(session: AsyncSession, registration: Registration) -> None:
-    await publish(
+    await _publish(session, REGISTRATION_CREATED, registration)
+
+
+async def registrations_created(
+    session: AsyncSession, codes: Sequence[tuple[str, str]], registered_by_oin: str
+) -> None:
+    """One event per created registration, given as (work municipality code, residence municipality code),
+    all registered by the organisation ``registered_by_oin``."""
+    await publish_many(
         session,
         EVENTS,
         type=REGISTRATION_CREATED,
-        subject=None,
-        data=_codes(registration.work_municipality_code, registration.residence_municipality_code),
+        events=[(None, _codes(*c), event_audience(*c, registered_by_oin)) for c in codes],
     )
 
 
-async def registrations_created(session: AsyncSession, codes: Sequence[tuple[str, str]]) -> None:
-    """One event per created registration, given as (work municipality code, residence municipality code)."""
-    await publish_many(session, EVENTS, type=REGISTRATION_CREATED, events=[(None, _codes(*c)) for c in codes])
-
-
 async def registration_departed(session: AsyncSession, registration: Registration) -> None:
+    """Its audience is the municipalities it had at departure (and who registered it)."""
+    await _publish(session, REGISTRATION_DEPARTED, registration)
+
+
+async def _publish(session: AsyncSession, event_type: str, registration: Registration) -> None:
     await publish(
         session,
         EVENTS,
-        type=REGISTRATION_DEPARTED,
+        type=event_type,
         subject=None,
         data=_codes(registration.work_municipality_code, registration.residence_municipality_code),
+        audience=registration_audience(registration),
     )

@@ -19,7 +19,17 @@ Municipalities see the registrations of people who live or work in them; an info
 sees those it made; everyone else sees statistics, perturbed by the cell-key method. Every read and
 write of a person's data is in the processing log. Events (`registration.created`,
 `registration.departed`, municipality codes only) are published as a CloudEvents feed at
-`/v1/events` and to signed webhooks (`/v1/subscriptions`)."""
+`/v1/events` and to signed webhooks (`/v1/subscriptions`), each only to the municipalities the
+registration concerns and the organisation that registered it."""
+
+
+EVENT_AUDIENCE = (
+    " `registration.created` and `registration.departed` are about one person each: they go only to the "
+    "municipalities the registration works and lives in when the event happens (for a departure, those it "
+    "had when it left) and to the organisation that registered it, such as a labour migrant information "
+    "point. Every other client (national, inspectorate, certifier, province, services) receives none of "
+    "them, whatever its scopes; counts are in `GET /v1/statistics`."
+)
 
 
 def create_app(settings: RegistrySettings | None = None) -> FastAPI:
@@ -51,7 +61,7 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
             router,
             statistics_router,
             audit_router,
-            feed_router(EVENTS),
+            feed_router(EVENTS, audience=EVENT_AUDIENCE),
             subscriptions_router(EVENTS, require_https=require_https),
         ],
         on_startup=on_startup,

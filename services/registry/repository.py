@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, Literal, cast
 
-from sqlalchemy import ColumnElement, String, Table, and_, false, func, or_, select
+from sqlalchemy import ColumnElement, String, Table, and_, case, false, func, or_, select
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -203,31 +203,54 @@ async def processing_log_records(
 
 
 # Statistics: counts only, never a person. Each count comes with the sum of its records' keys
-# (lmx_common/disclosure.py): a Cell is (count, key sum), the key sum not yet reduced mod 2^32.
+# (lmx_common/disclosure.py), and the count and key sum of the part that is the caller's own (records
+# working or residing in own_codes, the municipalities whose registrations it sees at person level):
+# a Cell is (count, key sum, own count, own key sum), the key sums not yet reduced mod 2^32.
 
-Cell = tuple[int, int]
+Cell = tuple[int, int, int, int]
 
 
-def _cell(count: Any, key_sum: Any) -> Cell:
-    return int(count), int(key_sum or 0)
+def _cell(count: Any, key_sum: Any, own_count: Any = 0, own_key_sum: Any = 0) -> Cell:
+    return int(count), int(key_sum or 0), int(own_count or 0), int(own_key_sum or 0)
+
+
+def _own_sums(
+    own_codes: Sequence[str] | None, work: Any, residence: Any, count: Any, key: Any
+) -> list[ColumnElement[Any]]:
+    """The own count and key sum as two aggregate columns (none when the caller has no own records)."""
+    if not own_codes:
+        return []
+    own = or_(work.in_(own_codes), residence.in_(own_codes))
+    return [func.sum(case((own, count), else_=0)), func.sum(case((own, key), else_=0))]
 
 
 async def active_by_municipality(
-    session: AsyncSession, side: Literal["work", "residence"], codes: Sequence[str] | None
+    session: AsyncSession,
+    side: Literal["work", "residence"],
+    codes: Sequence[str] | None,
+    own_codes: Sequence[str] | None = None,
 ) -> dict[str, Cell]:
     """Active registrations per work or residence municipality (side "work" or "residence"), from the
     per-pair counts the database keeps (ADR 0017); all municipalities, or those in codes."""
-    column = getattr(RegistrationActiveCount, f"{side}_municipality_code")
     counts = RegistrationActiveCount
+    column = getattr(counts, f"{side}_municipality_code")
     conditions = [counts.active > 0]
     if codes is not None:
         conditions.append(column.in_(codes))
-    query = select(column, func.sum(counts.active), func.sum(counts.key_sum)).where(*conditions).group_by(column)
-    return {code: _cell(n, k) for code, n, k in (await session.execute(query)).all()}
+    own = _own_sums(
+        own_codes, counts.work_municipality_code, counts.residence_municipality_code, counts.active, counts.key_sum
+    )
+    query = select(column, func.sum(counts.active), func.sum(counts.key_sum), *own).where(*conditions).group_by(column)
+    return {code: _cell(*values) for code, *values in (await session.execute(query)).all()}
 
 
 async def flows_by_residence(
-    session: AsyncSession, event: Literal["arrival", "departure"], start: date, end: date, codes: Sequence[str] | None
+    session: AsyncSession,
+    event: Literal["arrival", "departure"],
+    start: date,
+    end: date,
+    codes: Sequence[str] | None,
+    own_codes: Sequence[str] | None = None,
 ) -> dict[str, Cell]:
     """Arrivals or departures (event "arrival" or "departure") from start to end, per residence
     municipality; all municipalities, or those in codes."""
@@ -235,8 +258,9 @@ async def flows_by_residence(
     conditions = [getattr(Registration, f"{event}_date").between(start, end)]
     if codes is not None:
         conditions.append(column.in_(codes))
-    query = select(column, func.count(), func.sum(Registration.record_key)).where(*conditions).group_by(column)
-    return {code: _cell(n, k) for code, n, k in (await session.execute(query)).all()}
+    own = _own_sums(own_codes, Registration.work_municipality_code, column, 1, Registration.record_key)
+    query = select(column, func.count(), func.sum(Registration.record_key), *own).where(*conditions).group_by(column)
+    return {code: _cell(*values) for code, *values in (await session.execute(query)).all()}
 
 
 async def work_residence_pairs(
@@ -280,45 +304,58 @@ async def work_residence_pairs(
 
 
 async def residents_by_housing_location(
-    session: AsyncSession, municipality_codes: Sequence[str] | None, housing_location_ids: Sequence[str] | None
-) -> list[tuple[str, str, int, int]]:
-    """(housing location, residence municipality, active residents, key sum), by location."""
+    session: AsyncSession,
+    municipality_codes: Sequence[str] | None,
+    housing_location_ids: Sequence[str] | None,
+    own_codes: Sequence[str] | None = None,
+) -> list[tuple[str, str, Cell]]:
+    """(housing location, residence municipality, cell of its active residents), by location."""
     location, home_col = Registration.housing_location_id, Registration.residence_municipality_code
     conditions = [Registration.status == "active", location.is_not(None)]
     if municipality_codes is not None:
         conditions.append(home_col.in_(municipality_codes))
     if housing_location_ids:
         conditions.append(location.in_(housing_location_ids))
+    own = _own_sums(own_codes, Registration.work_municipality_code, home_col, 1, Registration.record_key)
     rows = await session.execute(
-        select(location, home_col, func.count(), func.sum(Registration.record_key))
+        select(location, home_col, func.count(), func.sum(Registration.record_key), *own)
         .where(*conditions)
         .group_by(location, home_col)
         .order_by(location, home_col)
     )
-    return [(cast(str, loc), code, int(n), int(k or 0)) for loc, code, n, k in rows.all()]  # locations not null
+    return [(cast(str, loc), code, _cell(*values)) for loc, code, *values in rows.all()]  # locations not null
 
 
 async def working_by_economic_location(
-    session: AsyncSession, economic_location_ids: Sequence[str] | None, work_codes: Sequence[str] | None
-) -> list[tuple[str, str, int, int]]:
-    """(economic location, work municipality, active working there, key sum), by location and municipality."""
+    session: AsyncSession,
+    economic_location_ids: Sequence[str] | None,
+    work_codes: Sequence[str] | None,
+    own_codes: Sequence[str] | None = None,
+) -> list[tuple[str, str, Cell]]:
+    """(economic location, work municipality, cell of the active working there), by location and
+    municipality."""
     location, work_col = Registration.economic_location_id, Registration.work_municipality_code
     conditions = [Registration.status == "active", location.is_not(None)]
     if economic_location_ids:
         conditions.append(location.in_(economic_location_ids))
     if work_codes is not None:
         conditions.append(work_col.in_(work_codes))
+    own = _own_sums(own_codes, work_col, Registration.residence_municipality_code, 1, Registration.record_key)
     rows = await session.execute(
-        select(location, work_col, func.count(), func.sum(Registration.record_key))
+        select(location, work_col, func.count(), func.sum(Registration.record_key), *own)
         .where(*conditions)
         .group_by(location, work_col)
         .order_by(location, work_col)
     )
-    return [(cast(str, loc), code, int(n), int(k or 0)) for loc, code, n, k in rows.all()]  # locations not null
+    return [(cast(str, loc), code, _cell(*values)) for loc, code, *values in rows.all()]  # locations not null
 
 
 async def departures_by_reason_and_destination(
-    session: AsyncSession, start: date, end: date, municipality_codes: Sequence[str] | None
+    session: AsyncSession,
+    start: date,
+    end: date,
+    municipality_codes: Sequence[str] | None,
+    own_codes: Sequence[str] | None = None,
 ) -> dict[tuple[str, str], Cell]:
     """Departures from start to end per (reason, destination type), "unknown" where not recorded; from
     these residence municipalities, or all."""
@@ -326,9 +363,16 @@ async def departures_by_reason_and_destination(
     if municipality_codes is not None:
         conditions.append(Registration.residence_municipality_code.in_(municipality_codes))
     destination = func.coalesce(Registration.departure_destination_type, "unknown")
+    own = _own_sums(
+        own_codes,
+        Registration.work_municipality_code,
+        Registration.residence_municipality_code,
+        1,
+        Registration.record_key,
+    )
     rows = await session.execute(
-        select(Registration.departure_reason, destination, func.count(), func.sum(Registration.record_key))
+        select(Registration.departure_reason, destination, func.count(), func.sum(Registration.record_key), *own)
         .where(*conditions)
         .group_by(Registration.departure_reason, destination)
     )
-    return {(reason or "unknown", dest): _cell(n, k) for reason, dest, n, k in rows.all()}
+    return {(reason or "unknown", dest): _cell(*values) for reason, dest, *values in rows.all()}

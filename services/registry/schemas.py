@@ -7,16 +7,25 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, ConfigDict, Field
 
-from lmx_common.pagination import Page
+from lmx_common.pagination import Page, page_example
 from lmx_common.schemas import CamelInput as Camel
-from lmx_common.schemas import CamelModel
+from lmx_common.schemas import CamelModel, examples
 from lmx_common.validation import LOCATION_ID_PATTERN
 from services.registry import validation
 from services.registry.fields import HOUSE_NUMBER_PATTERN
 
+MUNICIPALITY_EXAMPLE: dict[str, Any] = {
+    "code": "GM0758",
+    "name": "Breda",
+    "provinceCode": "PV30",
+    "provinceName": "Noord-Brabant",
+}
+
 
 class MunicipalityRead(CamelModel):
     """A municipality of the CBS list in force."""
+
+    model_config = ConfigDict(json_schema_extra=examples(MUNICIPALITY_EXAMPLE))
 
     code: str = Field(examples=["GM1655"])
     name: str = Field(examples=["Halderberge"])
@@ -26,6 +35,10 @@ class MunicipalityRead(CamelModel):
 
 class MunicipalityPage(Page[MunicipalityRead]):
     """A page of municipalities."""
+
+    model_config = ConfigDict(
+        json_schema_extra=examples(page_example("/registry/v1/municipalities", MUNICIPALITY_EXAMPLE))
+    )
 
 
 RegistrationType = Literal["rni", "brp-resident", "none"]
@@ -94,10 +107,54 @@ REGISTRATION_CREATE_EXAMPLE: dict[str, Any] = {
 }
 
 
+REGISTRATION_ID_EXAMPLE = "6f1c2b3a-8d4e-4f5a-9b6c-7d8e9f0a1b2c"
+REGISTERED_BY_EXAMPLE: dict[str, Any] = {
+    "organisationOin": "00000099000000900758",
+    "organisationType": "information-point",
+    "clientId": "mip-west-brabant",
+}
+WORK_READ_EXAMPLE: dict[str, Any] = {
+    "municipalityCode": "GM1709",
+    "employerKvkNumber": "12345678",
+    "agencyKvkNumber": "81234567",
+    "economicLocationId": "wb-moerdijk-port",
+    "startDate": "2026-03-02",
+}
+# The full record's example is given per field (RegistrationRead): a whole one would hold the key
+# `postcode`, which the NL GOV linter takes for the method `post` below paths (nlgov:problem-invalid-input).
+REGISTRATION_READ_EXAMPLE: dict[str, Any] = {
+    "id": REGISTRATION_ID_EXAMPLE,
+    "status": "active",
+    "person": {**REGISTRATION_CREATE_EXAMPLE["person"]},
+    "registrationType": "rni",
+    "channel": "desk",
+    "residence": {
+        "municipalityCode": "GM1655",
+        "postcode": None,
+        "houseNumber": None,
+        "housingLocationId": "wb-gm1655-01",
+    },
+    "work": WORK_READ_EXAMPLE,
+    "arrivalDate": "2026-03-01",
+    "expectedEndDate": "2026-09-30",
+    "departure": None,
+    "registeredBy": REGISTERED_BY_EXAMPLE,
+    "createdAt": "2026-03-01T09:14:03.512000+00:00",
+    "updatedAt": "2026-03-01T09:14:03.512000+00:00",
+    "anonymised": False,
+    "restricted": False,
+}
+REGISTRATION_SUMMARY_EXAMPLE: dict[str, Any] = {
+    **REGISTRATION_READ_EXAMPLE,
+    "person": {"givenNames": "Anna Maria", "surname": "Kowalska", "nationality": "PL"},
+    "residence": {"municipalityCode": "GM1655", "housingLocationId": "wb-gm1655-01"},
+}
+
+
 class RegistrationCreate(Camel):
     """A new registration, by an information point or a municipality."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [REGISTRATION_CREATE_EXAMPLE]})
+    model_config = ConfigDict(json_schema_extra=examples(REGISTRATION_CREATE_EXAMPLE))
 
     person: Person
     registration_type: RegistrationType
@@ -118,15 +175,13 @@ class DepartureCreate(Camel):
     """A departure: the registration becomes `departed`."""
 
     model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "date": "2026-09-30",
-                    "reason": "contract-ended",
-                    "destination": {"type": "abroad", "countryCode": "PL"},
-                }
-            ]
-        }
+        json_schema_extra=examples(
+            {
+                "date": "2026-09-30",
+                "reason": "contract-ended",
+                "destination": {"type": "abroad", "countryCode": "PL"},
+            }
+        )
     )
 
     date: date
@@ -135,24 +190,34 @@ class DepartureCreate(Camel):
 
 
 class BsnSearch(Camel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"bsn": "111222333"}]})
+    model_config = ConfigDict(json_schema_extra=examples({"bsn": "111222333"}))
 
     bsn: Bsn
 
 
 class RegisteredBy(Camel):
+    model_config = ConfigDict(json_schema_extra=examples(REGISTERED_BY_EXAMPLE))
+
     organisation_oin: str
     organisation_type: str
     client_id: str
 
 
 class DepartureRead(Camel):
+    model_config = ConfigDict(
+        json_schema_extra=examples(
+            {"date": "2026-09-30", "reason": "contract-ended", "destination": {"type": "abroad", "countryCode": "PL"}}
+        )
+    )
+
     date: date
     reason: str
     destination: Destination
 
 
 class PersonRead(Camel):
+    model_config = ConfigDict(json_schema_extra=examples(REGISTRATION_READ_EXAMPLE["person"]))
+
     bsn: str | None
     given_names: str | None
     surname: str | None
@@ -162,13 +227,18 @@ class PersonRead(Camel):
 
 
 class ResidenceRead(Camel):
-    municipality_code: str
-    postcode: str | None
-    house_number: str | None
-    housing_location_id: str | None
+    """Its example is given per field, as is the registration's: a whole one would hold the key `postcode`,
+    which the NL GOV linter takes for the method `post` (nlgov:problem-invalid-input)."""
+
+    municipality_code: str = Field(examples=["GM1655"])
+    postcode: str | None = Field(examples=["4731AB"])
+    house_number: str | None = Field(examples=["12"])
+    housing_location_id: str | None = Field(examples=["wb-gm1655-01"])
 
 
 class WorkRead(Camel):
+    model_config = ConfigDict(json_schema_extra=examples(WORK_READ_EXAMPLE))
+
     municipality_code: str
     employer_kvk_number: str
     agency_kvk_number: str | None
@@ -177,23 +247,24 @@ class WorkRead(Camel):
 
 
 class RegistrationRead(Camel):
-    """A registration as its registrar and the municipalities concerned see it."""
+    """A registration as its registrar and the municipalities concerned see it. (Its example is given
+    per field: a whole one would hold the residence's key `postcode`, see ResidenceRead.)"""
 
-    id: str
-    status: Literal["active", "departed"]
+    id: str = Field(examples=[REGISTRATION_ID_EXAMPLE])
+    status: Literal["active", "departed"] = Field(examples=["active"])
     person: PersonRead
-    registration_type: str
-    channel: str
+    registration_type: str = Field(examples=["rni"])
+    channel: str = Field(examples=["desk"])
     residence: ResidenceRead
     work: WorkRead
-    arrival_date: date
-    expected_end_date: date | None
+    arrival_date: date = Field(examples=["2026-03-01"])
+    expected_end_date: date | None = Field(examples=["2026-09-30"])
     departure: DepartureRead | None
     registered_by: RegisteredBy
-    created_at: datetime
-    updated_at: datetime
-    anonymised: bool
-    restricted: bool
+    created_at: datetime = Field(examples=["2026-03-01T09:14:03.512000+00:00"])
+    updated_at: datetime = Field(examples=["2026-03-01T09:14:03.512000+00:00"])
+    anonymised: bool = Field(examples=[False])
+    restricted: bool = Field(examples=[False])
 
 
 class PersonSummary(Camel):
@@ -211,6 +282,8 @@ class RegistrationSummary(Camel):
     """A registration in a list or search answer (field set `summary`): no BSN, date of birth,
     contact or address. Ask `fields=full` (if your party type is entitled to it) or read the one
     registration for the full record."""
+
+    model_config = ConfigDict(json_schema_extra=examples(REGISTRATION_SUMMARY_EXAMPLE))
 
     id: str
     status: Literal["active", "departed"]
@@ -232,6 +305,10 @@ class RegistrationSummary(Camel):
 class RegistrationPage(Page[RegistrationSummary | RegistrationRead]):
     """A page of registrations the caller may see, in the field set asked for (summary by default)."""
 
+    model_config = ConfigDict(
+        json_schema_extra=examples(page_example("/registry/v1/registrations", REGISTRATION_SUMMARY_EXAMPLE))
+    )
+
 
 FieldSet = Literal["summary", "full"]
 
@@ -244,7 +321,7 @@ RestrictionGround = Literal["accuracy-contested", "unlawful-processing", "legal-
 class ErasureRequest(Camel):
     """Erase a registration's personal data now (GDPR art. 17); statistics are kept."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "no-longer-necessary"}]})
+    model_config = ConfigDict(json_schema_extra=examples({"reason": "no-longer-necessary"}))
 
     reason: ErasureGround
 
@@ -252,7 +329,7 @@ class ErasureRequest(Camel):
 class RestrictionRequest(Camel):
     """Restrict the processing of a registration (GDPR art. 18)."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "accuracy-contested"}]})
+    model_config = ConfigDict(json_schema_extra=examples({"reason": "accuracy-contested"}))
 
     reason: RestrictionGround
 
@@ -260,14 +337,24 @@ class RestrictionRequest(Camel):
 class SubjectAccessRequest(Camel):
     """A data subject's request for access (GDPR art. 15): the person is found by BSN, in the body."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"bsn": "111222333"}]})
+    model_config = ConfigDict(json_schema_extra=examples({"bsn": "111222333"}))
 
     bsn: Bsn
+
+
+PERIOD_EXAMPLE: dict[str, Any] = {
+    "workMunicipalityCode": "GM1709",
+    "residenceMunicipalityCode": "GM1655",
+    "validFrom": "2026-03-01T09:14:03.512000+00:00",
+    "validTo": None,
+}
 
 
 class PeriodRead(Camel):
     """A period in which the registration had these work and residence municipalities (validTo null:
     the current one)."""
+
+    model_config = ConfigDict(json_schema_extra=examples(PERIOD_EXAMPLE))
 
     work_municipality_code: str
     residence_municipality_code: str
@@ -275,8 +362,23 @@ class PeriodRead(Camel):
     valid_to: datetime | None
 
 
+PROCESSING_LOG_ENTRY_EXAMPLE: dict[str, Any] = {
+    "registrationId": REGISTRATION_ID_EXAMPLE,
+    "occurredAt": "2026-03-01T09:14:03.512000+00:00",
+    "action": "create",
+    "activity": "lmx-information-point",
+    "purpose": "Informing and assisting labour migrants at an information point, and registering them on behalf "
+    "of the municipalities concerned.",
+    "organisationOin": "00000099000000900758",
+    "clientId": "mip-west-brabant",
+    "traceId": "4bf92f3577b34da6a3ce929d0e0e4736",
+}
+
+
 class ProcessingLogEntry(Camel):
     """Who processed this person's data, when, how and why (Logboek Dataverwerkingen)."""
+
+    model_config = ConfigDict(json_schema_extra=examples(PROCESSING_LOG_ENTRY_EXAMPLE))
 
     registration_id: str
     occurred_at: datetime
@@ -291,6 +393,10 @@ class ProcessingLogEntry(Camel):
 class ProcessingLogPage(Page[ProcessingLogEntry]):
     """A page of processing-log records, oldest first."""
 
+    model_config = ConfigDict(
+        json_schema_extra=examples(page_example("/registry/v1/processing-log", PROCESSING_LOG_ENTRY_EXAMPLE))
+    )
+
 
 class SubjectRegistration(Camel):
     """One registration of the person, its periods and every processing-log record about it."""
@@ -301,9 +407,10 @@ class SubjectRegistration(Camel):
 
 
 class SubjectAccessExport(Camel):
-    """Everything the registry holds about one person (GDPR art. 15), as JSON."""
+    """Everything the registry holds about one person (GDPR art. 15), as JSON. (Its example is given per
+    field: a whole one would hold the residence's key `postcode`, see ResidenceRead.)"""
 
-    generated_at: datetime
+    generated_at: datetime = Field(examples=["2026-04-02T13:45:10.118000+00:00"])
     registrations: list[SubjectRegistration]
 
 
@@ -316,6 +423,30 @@ class BulkLineResult(Camel):
 
 class BulkResult(Camel):
     """The outcome of every line: created, or every error of that line."""
+
+    model_config = ConfigDict(
+        json_schema_extra=examples(
+            {
+                "created": 1,
+                "invalid": 1,
+                "results": [
+                    {"line": 1, "status": "created", "id": REGISTRATION_ID_EXAMPLE, "errors": None},
+                    {
+                        "line": 2,
+                        "status": "invalid",
+                        "id": None,
+                        "errors": [
+                            {
+                                "name": "person.bsn",
+                                "code": "duplicate",
+                                "reason": "An active registration for this BSN exists already.",
+                            }
+                        ],
+                    },
+                ],
+            }
+        )
+    )
 
     created: int
     invalid: int

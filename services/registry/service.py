@@ -371,7 +371,9 @@ async def bulk_create(
         part = created[start : start + bulk.WRITE_SLICE]
         await processing_log.record(session, context, context.principal, "create", [c.id for c in part])
         await events.registrations_created(
-            session, [(c.work_municipality_code, c.residence_municipality_code) for c in part]
+            session,
+            [(c.work_municipality_code, c.residence_municipality_code) for c in part],
+            context.principal.organisation_oin,
         )
     return result
 

@@ -4,15 +4,16 @@ key sums the repository answers. Every count leaves through the disclosure layer
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lmx_common.auth import OrganisationType, Principal
 from lmx_common.disclosure import KEY_RANGE, CalendarPeriod, DisclosedCount, Disclosure, PTable
-from lmx_common.problems import InvalidParam, invalid_input
+from lmx_common.problems import InvalidParam, forbidden, invalid_input
 from lmx_common.reference import municipalities, regions
 from services.registry import repository
 from services.registry.repository import Cell
@@ -30,28 +31,51 @@ from services.registry.statistics_schemas import (
 )
 from services.registry.visibility import EXACT_STATISTICS_SCOPE, PERSON_LEVEL_SCOPE
 
-EMPTY: Cell = (0, 0)
+EMPTY: Cell = (0, 0, 0, 0)
 
 
-def disclosure(principal: Principal, table: PTable) -> Disclosure:
-    """This caller's view: its own municipality's counts exactly; every count exactly for a client
-    that may see the persons behind them; cell keys for a client that re-publishes counts itself."""
-    viewer = principal.municipality_code if principal.organisation_type == OrganisationType.MUNICIPALITY else None
-    return Disclosure(
-        table,
-        viewer=viewer,
-        exact=_exact_for_everything(principal),
-        with_keys=principal.has_scope(EXACT_STATISTICS_SCOPE),
-    )
+@dataclass(frozen=True)
+class Viewer:
+    """One caller as the statistics see it: the disclosure view, and the municipalities whose records
+    are its own (those working or residing there: the registrations it sees at person level, and can
+    register, change and depart). Its own part of every count is exact, the rest perturbed on its own
+    key (Disclosure.split_value), so changing its own records never redraws anyone else's noise."""
+
+    view: Disclosure
+    own_codes: tuple[str, ...] | None
+
+    def own(self, work: str, residence: str) -> bool:
+        codes = self.own_codes
+        return codes is not None and (work in codes or residence in codes)
+
+    def count(self, cell: Cell) -> DisclosedCount:
+        n, key, own_n, own_key = cell
+        return self.view.split_count(n, key % KEY_RANGE, own_n, own_key % KEY_RANGE)
+
+    def value(self, cell: Cell) -> tuple[int, bool]:
+        n, key, own_n, own_key = cell
+        return self.view.split_value(n, key % KEY_RANGE, own_n, own_key % KEY_RANGE)
 
 
-def _exact_for_everything(principal: Principal) -> bool:
-    # A client that may see persons gains nothing from perturbation; a system client that aggregates
-    # further (the housing service's fair share) needs exact inputs and perturbs its own output.
-    if principal.has_scope(EXACT_STATISTICS_SCOPE):
-        return True
-    # Person-level access of a province covers its own province only (its visibility), not the country.
-    return principal.has_scope(PERSON_LEVEL_SCOPE) and principal.organisation_type != OrganisationType.PROVINCE
+def viewer(principal: Principal, table: PTable) -> Viewer:
+    """This caller's view: the records it sees at person level exactly, every count exactly for a
+    client that may see every person or re-publishes counts (with their cell keys) itself."""
+    kind = principal.organisation_type
+    if kind == OrganisationType.INFORMATION_POINT:
+        # Its records are those it registered, anywhere: not a part of any count it could be given.
+        raise forbidden("Statistics are not given to information points: they register people, anywhere.")
+    exact = principal.has_scope(EXACT_STATISTICS_SCOPE)
+    own: tuple[str, ...] | None = None
+    if kind == OrganisationType.MUNICIPALITY and principal.municipality_code:
+        own = (principal.municipality_code,)
+    elif principal.has_scope(PERSON_LEVEL_SCOPE):
+        if kind == OrganisationType.PROVINCE and principal.province_code:
+            own = tuple(sorted(c for c, m in municipalities().items() if m.province_code == principal.province_code))
+        else:
+            exact = True  # person-level access to everyone (national, service clients)
+    municipality = principal.municipality_code if kind == OrganisationType.MUNICIPALITY else None
+    view = Disclosure(table, viewer=municipality, exact=exact, with_keys=principal.has_scope(EXACT_STATISTICS_SCOPE))
+    return Viewer(view, own)
 
 
 def period(name: str | None, today: date | None = None) -> Period:
@@ -115,20 +139,11 @@ def area(
     return Area(None)
 
 
-def _key(cell: Cell) -> int:
-    return cell[1] % KEY_RANGE
-
-
 def _sum(cells: Iterable[Cell]) -> Cell:
-    n, k = 0, 0
-    for count, key in cells:
-        n, k = n + count, k + key
-    return n, k
-
-
-def _concerns_all(codes: Sequence[str] | None) -> Sequence[str] | None:
-    """A count over these municipalities concerns a viewer only when it is the only one."""
-    return codes if codes is not None and len(codes) == 1 else None
+    n, k, own_n, own_k = 0, 0, 0, 0
+    for count, key, own_count, own_key in cells:
+        n, k, own_n, own_k = n + count, k + key, own_n + own_count, own_k + own_key
+    return n, k, own_n, own_k
 
 
 async def by_municipality(
@@ -138,16 +153,16 @@ async def by_municipality(
     when = period(period_name)
     scope = where.codes
     # Active counts from the per-pair table the database keeps (ADR 0017); flows from the registrations.
-    working = await repository.active_by_municipality(session, "work", scope)
-    residing = await repository.active_by_municipality(session, "residence", scope)
-    arrivals = await repository.flows_by_residence(session, "arrival", when.from_, when.to, scope)
-    departures = await repository.flows_by_residence(session, "departure", when.from_, when.to, scope)
-    view = disclosure(principal, table)
+    who = viewer(principal, table)
+    own = who.own_codes
+    working = await repository.active_by_municipality(session, "work", scope, own)
+    residing = await repository.active_by_municipality(session, "residence", scope, own)
+    arrivals = await repository.flows_by_residence(session, "arrival", when.from_, when.to, scope, own)
+    departures = await repository.flows_by_residence(session, "departure", when.from_, when.to, scope, own)
     refs = municipalities()
 
     def count(cells: dict[str, Cell], code: str) -> DisclosedCount:
-        n, key = cells.get(code, EMPTY)
-        return view.count(n, key % KEY_RANGE, code)
+        return who.count(cells.get(code, EMPTY))
 
     items = [
         MunicipalityFigures(
@@ -160,7 +175,9 @@ async def by_municipality(
         )
         for code in codes
     ]
-    return MunicipalityStatistics(disclosure_control=view.control, as_of=datetime.now(UTC), period=when, items=items)
+    return MunicipalityStatistics(
+        disclosure_control=who.view.control, as_of=datetime.now(UTC), period=when, items=items
+    )
 
 
 @dataclass(frozen=True)
@@ -185,26 +202,30 @@ async def work_residence(
     """The cross-table of active registrations (work, residence) with its totals, for this caller.
 
     Each cell, each total and the grand total is its own set of records, so its own cell key: a total
-    is not the sum of the published cells, and subtracting published cells from it gives noise."""
+    is not the sum of the published cells, and subtracting published cells from it gives noise. A pair
+    is wholly the caller's own or not at all; a total's own part is the sum of its own pairs."""
     work_codes = where.codes
     if work_municipality_code is not None:
         work_codes = [c for c in (work_codes or [work_municipality_code]) if c == work_municipality_code]
     cells = await repository.work_residence_pairs(session, work_codes, None)
-    view = disclosure(principal, table)
-    viewer, exact_all, keys = view.viewer, view.exact, view.with_keys
+    who = viewer(principal, table)
+    view = who.view
+    exact_all, keys = view.exact, view.with_keys
     rows: dict[str, list[int]] = {}
     cols: dict[str, list[int]] = {}
+    grand = [0, 0, 0, 0]
     published: list[tuple[str, str, int, bool, int]] = []
     perturb = table.published
     for work, residence, n, key_sum in cells:
         key = key_sum % KEY_RANGE
-        row = rows.setdefault(work, [0, 0])
-        row[0] += n
-        row[1] += key
-        col = cols.setdefault(residence, [0, 0])
-        col[0] += n
-        col[1] += key
-        if exact_all or work == viewer or residence == viewer:
+        own = exact_all or who.own(work, residence)
+        for line in (rows.setdefault(work, [0, 0, 0, 0]), cols.setdefault(residence, [0, 0, 0, 0]), grand):
+            line[0] += n
+            line[1] += key
+            if own:
+                line[2] += n
+                line[3] += key
+        if own:
             published.append((work, residence, n, True, key if keys else -1))
             continue
         value = perturb(n, key)
@@ -214,19 +235,18 @@ async def work_residence(
     def totals(lines: dict[str, list[int]]) -> list[tuple[str, int, bool, int]]:
         out = []
         for code in sorted(lines):
-            n, key_sum = lines[code]
-            value, exact = view.value(n, key_sum % KEY_RANGE, code)
+            n, key_sum, own_n, own_key = lines[code]
+            value, exact = who.value((n, key_sum, own_n, own_key))
             if value or exact:
                 out.append((code, value, exact, key_sum % KEY_RANGE if keys else -1))
         return out
 
-    grand_n, grand_key = _sum((r[0], r[1]) for r in rows.values())
-    grand_value, grand_exact = view.value(grand_n, grand_key % KEY_RANGE, _concerns_all(sorted(rows)))
+    grand_value, grand_exact = who.value((grand[0], grand[1], grand[2], grand[3]))
     return PublishedGrid(
         cells=published,
         rows=totals(rows),
         cols=totals(cols),
-        total=(grand_value, grand_exact, grand_key % KEY_RANGE if keys else -1),
+        total=(grand_value, grand_exact, grand[1] % KEY_RANGE if keys else -1),
         view=view,
     )
 
@@ -239,14 +259,14 @@ async def by_housing_location(
     housing_location_ids: list[str] | None,
 ) -> HousingLocationStatistics:
     codes = None if municipality_code is None else [municipality_code]
-    rows = await repository.residents_by_housing_location(session, codes, housing_location_ids)
-    view = disclosure(principal, table)
+    who = viewer(principal, table)
+    rows = await repository.residents_by_housing_location(session, codes, housing_location_ids, who.own_codes)
     items = []
-    for loc, code, n, key_sum in rows:
-        count = view.count(n, key_sum % KEY_RANGE, code)
+    for loc, code, cell in rows:
+        count = who.count(cell)
         if count.count or count.exact:
             items.append(HousingLocationFigures(housing_location_id=loc, municipality_code=code, residents=count))
-    return HousingLocationStatistics(disclosure_control=view.control, as_of=datetime.now(UTC), items=items)
+    return HousingLocationStatistics(disclosure_control=who.view.control, as_of=datetime.now(UTC), items=items)
 
 
 async def by_economic_location(
@@ -256,52 +276,48 @@ async def by_economic_location(
     economic_location_ids: list[str] | None,
     where: Area,
 ) -> EconomicLocationStatistics:
-    rows = await repository.working_by_economic_location(session, economic_location_ids, where.codes)
-    view = disclosure(principal, table)
+    who = viewer(principal, table)
+    rows = await repository.working_by_economic_location(session, economic_location_ids, where.codes, who.own_codes)
     items = []
-    for loc, code, n, key_sum in rows:
-        count = view.count(n, key_sum % KEY_RANGE, code)
+    for loc, code, cell in rows:
+        count = who.count(cell)
         if count.count or count.exact:
             items.append(EconomicLocationFigures(economic_location_id=loc, work_municipality_code=code, working=count))
-    return EconomicLocationStatistics(disclosure_control=view.control, as_of=datetime.now(UTC), items=items)
+    return EconomicLocationStatistics(disclosure_control=who.view.control, as_of=datetime.now(UTC), items=items)
 
 
 async def departures(
     session: AsyncSession, principal: Principal, table: PTable, where: Area, period_name: str | None
 ) -> DepartureStatistics:
     when = period(period_name)
-    cells = await repository.departures_by_reason_and_destination(session, when.from_, when.to, where.codes)
-    view = disclosure(principal, table)
-    # Every departure here concerns its residence municipality: exact only when the area is the viewer's.
-    concerns = _concerns_all(where.codes)
+    who = viewer(principal, table)
+    cells = await repository.departures_by_reason_and_destination(
+        session, when.from_, when.to, where.codes, who.own_codes
+    )
     reasons: dict[str, list[Cell]] = {}
     destinations: dict[str, list[Cell]] = {}
     for (reason, destination), cell in cells.items():
         reasons.setdefault(reason, []).append(cell)
         destinations.setdefault(destination, []).append(cell)
 
-    def shown(cell: Cell) -> tuple[int, bool, int | None] | None:
-        value, exact = view.value(cell[0], _key(cell), concerns)
-        if not (value or exact):
-            return None
-        return value, exact, _key(cell) if view.with_keys else None
+    def shown(cell: Cell) -> DisclosedCount | None:
+        count = who.count(cell)
+        return count if count.count or count.exact else None
 
     out_cells = []
     for (reason, destination), cell in sorted(cells.items()):
-        if (s := shown(cell)) is not None:
-            out_cells.append(
-                DepartureCell(reason=reason, destination=destination, count=s[0], exact=s[1], cell_key=s[2])
-            )
-    reason_totals, destination_totals = [], []
-    for label, parts in sorted(reasons.items()):
-        if (s := shown(_sum(parts))) is not None:
-            reason_totals.append(LabelCount(label=label, count=s[0], exact=s[1], cell_key=s[2]))
-    for label, parts in sorted(destinations.items()):
-        if (s := shown(_sum(parts))) is not None:
-            destination_totals.append(LabelCount(label=label, count=s[0], exact=s[1], cell_key=s[2]))
-    total = _sum(cells.values())
+        if (c := shown(cell)) is not None:
+            out_cells.append(DepartureCell(reason=reason, destination=destination, **_fields(c)))
+    reason_totals = [
+        LabelCount(label=label, **_fields(c)) for label, parts in sorted(reasons.items()) if (c := shown(_sum(parts)))
+    ]
+    destination_totals = [
+        LabelCount(label=label, **_fields(c))
+        for label, parts in sorted(destinations.items())
+        if (c := shown(_sum(parts)))
+    ]
     return DepartureStatistics(
-        disclosure_control=view.control,
+        disclosure_control=who.view.control,
         as_of=datetime.now(UTC),
         period=when,
         municipality_code=where.municipality_code,
@@ -310,5 +326,9 @@ async def departures(
         cells=out_cells,
         reason_totals=reason_totals,
         destination_totals=destination_totals,
-        total=view.count(total[0], _key(total), concerns),
+        total=who.count(_sum(cells.values())),
     )
+
+
+def _fields(count: DisclosedCount) -> dict[str, Any]:
+    return {"count": count.count, "exact": count.exact, "cell_key": count.cell_key}

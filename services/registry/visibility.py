@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import ColumnElement, and_, false, or_, true
 
 from lmx_common.auth import OrganisationType, Principal
+from lmx_common.events import audience
 from lmx_common.problems import forbidden
 from lmx_common.reference import municipalities
 from lmx_common.scopes import Scope
@@ -80,16 +81,11 @@ def may_see(principal: Principal, registration: Registration, activity: str | No
 
 
 def _may_see(principal: Principal, registration: Registration) -> bool:
-    kind = principal.organisation_type
-    if kind == OrganisationType.MUNICIPALITY and principal.municipality_code:
-        return principal.municipality_code in (
-            registration.residence_municipality_code,
-            registration.work_municipality_code,
-        )
-    if kind == OrganisationType.INFORMATION_POINT:
-        return registration.created_by_oin == principal.organisation_oin
+    parties = event_parties(principal)
+    if parties:  # a municipality by the municipalities concerned, an information point by who registered
+        return audience.entitled(registration_audience(registration), parties)
     if principal.has_scope(PERSON_LEVEL_SCOPE):
-        if kind == OrganisationType.PROVINCE and principal.province_code:
+        if principal.organisation_type == OrganisationType.PROVINCE and principal.province_code:
             refs = municipalities()
             return any(
                 refs[c].province_code == principal.province_code
@@ -98,6 +94,39 @@ def _may_see(principal: Principal, registration: Registration) -> bool:
             )
         return True
     return False
+
+
+# Events (docs/decisions/0028). A per-registration event goes only to the parties that see the
+# registration through their own organisation: the municipalities it lives and works in (when the
+# event happens) and the organisation that registered it. Parties that see persons only through the
+# registry:person-level scope (a province, a national body) read them through the API, where each read
+# is in the processing log; they, and everyone else, receive no per-registration events.
+
+
+def event_audience(work_municipality_code: str, residence_municipality_code: str, registered_by_oin: str) -> list[str]:
+    """The audience of an event about one registration: who may see it, as party keys."""
+    return audience.audience(
+        audience.municipality(work_municipality_code),
+        audience.municipality(residence_municipality_code),
+        audience.organisation(registered_by_oin),
+    )
+
+
+def registration_audience(registration: Registration) -> list[str]:
+    return event_audience(
+        registration.work_municipality_code, registration.residence_municipality_code, registration.created_by_oin
+    )
+
+
+def event_parties(principal: Principal) -> list[str]:
+    """A caller's party keys, matched against an event's audience (and, in _may_see, a registration's):
+    a municipality by its code, an information point by its OIN; nobody else has any."""
+    kind = principal.organisation_type
+    if kind == OrganisationType.MUNICIPALITY and principal.municipality_code:
+        return [audience.municipality(principal.municipality_code)]
+    if kind == OrganisationType.INFORMATION_POINT:
+        return [audience.organisation(principal.organisation_oin)]
+    return []
 
 
 def check_may_register(principal: Principal, body: RegistrationCreate) -> None:

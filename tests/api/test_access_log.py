@@ -31,3 +31,26 @@ async def test_access_log_leaves_out_the_query_string(stack, http):
     assert logged[0]["status"] == 400 and logged[0]["clientId"] and logged[0]["method"] == "GET"
     assert logged[0]["transactionId"] and logged[0]["traceId"]
     assert all("123456782" not in line and "secretQuery" not in line for line in collect.lines)
+
+
+async def test_every_line_of_a_request_names_its_trace_and_its_span(stack, http):
+    """The trace id and span id of the request's line are those the response's traceparent names."""
+    token = await stack.client_token(http)
+    collect = Collect()
+    logging.getLogger("lmx.access").addHandler(collect)
+    try:
+        response = await http.get(
+            stack.registry + "/v1/municipalities/GM1655",
+            headers={"Authorization": f"Bearer {token}", "traceparent": "00-" + "ab" * 16 + "-" + "cd" * 8 + "-01"},
+        )
+        for _ in range(100):
+            if any('"/v1/municipalities/GM1655"' in line for line in collect.lines):
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        logging.getLogger("lmx.access").removeHandler(collect)
+    assert response.status_code == 200
+    _version, trace_id, span_id, _flags = response.headers["traceparent"].split("-")
+    assert trace_id == "ab" * 16 and span_id != "cd" * 8
+    logged = [json.loads(line) for line in collect.lines if '"/v1/municipalities/GM1655"' in line]
+    assert logged and logged[0]["traceId"] == trace_id and logged[0]["spanId"] == span_id

@@ -191,7 +191,9 @@ async def test_one_round_of_the_worker_sequences_a_bulk_import_backlog(backend):
     marker = uuid.uuid4().hex
     try:
         async with database.sessionmaker() as session, session.begin():
-            backlog: list[tuple[str | None, dict[str, Any]]] = [(f"reports/{marker}", {"n": n}) for n in range(3000)]
+            backlog: list[tuple[str | None, dict[str, Any], list[str] | None]] = [
+                (f"reports/{marker}", {"n": n}, None) for n in range(3000)
+            ]
             ids = await publish_many(session, EVENTS, type="report.status-changed", events=backlog)
         async with httpx.AsyncClient() as client:
             await DeliveryWorker(database, EVENTS, EventSettings(), client).run_once()

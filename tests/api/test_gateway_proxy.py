@@ -112,6 +112,25 @@ async def test_propagates_trace_context_and_transaction_id(stack, http, lab):
     assert minted.json()["headers"]["x-transaction-id"] == minted.headers["x-transaction-id"]
 
 
+async def test_passes_on_the_callers_tracestate_with_its_trace(stack, http, lab):
+    token = await token_for(stack, http, lab)
+    trace_id = "0af7651916cd43dd8448eb211c80319c"
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "traceparent": f"00-{trace_id}-b7ad6b7169203331-01",
+        "tracestate": "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7",
+    }
+    seen = (await http.get(lab + "/registry/v1/echo", headers=headers)).json()["headers"]
+    assert seen["traceparent"].split("-")[1] == trace_id
+    assert seen["tracestate"] == "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"
+
+    # Without a valid traceparent the trace is new, and a tracestate belongs to no trace: dropped.
+    headers["traceparent"] = "00-" + "0" * 32 + "-b7ad6b7169203331-01"
+    seen = (await http.get(lab + "/registry/v1/echo", headers=headers)).json()["headers"]
+    assert seen["traceparent"].split("-")[1] != "0" * 32
+    assert "tracestate" not in seen
+
+
 async def test_upstream_down_is_503_within_the_connect_timeout(stack, http, lab):
     token = await token_for(stack, http, lab)
     started = time.monotonic()
@@ -250,7 +269,14 @@ async def test_replicas_share_one_rate_limit_through_redis(stack, http, backend)
 async def test_readiness_names_the_service_that_is_down(http, lab):
     response = await http.get(lab + "/health/ready")
     body = assert_problem(response, 503, "service-unavailable")
-    assert body["checks"] == {"database": "up", "registry": "up", "certification": "down", "housing": "down"}
+    assert body["checks"] == {
+        "database": "up",
+        "schema": "up",
+        "keys": "up",
+        "registry": "up",
+        "certification": "down",
+        "housing": "down",
+    }
     live = await http.get(lab + "/health/live")
     assert live.status_code == 200 and live.json()["status"] == "up"
 

@@ -4,6 +4,7 @@ and up again, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 
 import pytest
@@ -149,7 +150,7 @@ def test_record_keys_are_given_to_existing_registrations_and_summed_by_the_trigg
     )
     kept = "SELECT work_municipality_code, active, key_sum FROM registration_active_counts WHERE active > 0 ORDER BY 1"
     keys = asyncio.run(run([], "SELECT record_key FROM registrations"))
-    assert len(keys) == 7 and all(isinstance(k, int) and 0 <= k < 2**32 for (k,) in keys)
+    assert len(keys) == 7 and all(k is not None and 0 <= int(str(k)) < 2**32 for (k,) in keys)
     assert len({k for (k,) in keys}) == 7  # random, not one default
     before = asyncio.run(run([], true_sums))
     assert [tuple(map(str, r)) for r in asyncio.run(run([], kept))] == [tuple(map(str, r)) for r in before]
@@ -165,3 +166,54 @@ def test_record_keys_are_given_to_existing_registrations_and_summed_by_the_trigg
     after = asyncio.run(run([], true_sums))
     assert [tuple(map(str, r)) for r in asyncio.run(run([], kept))] == [tuple(map(str, r)) for r in after]
     assert after != before
+
+
+def test_registry_events_already_in_the_outbox_get_their_municipalities_as_audience(fresh_urls):
+    """rg0402 (docs/decisions/0028): an event made before audiences were kept must not stay visible to
+    every events:read client; it gets the municipalities in its data. Subscriptions get their OIN."""
+    from tests.support.db import rows
+
+    url = fresh_urls["registry"]
+    upgrade("registry", url, "rg0301")
+
+    async def seed() -> None:
+        engine = create_engine(url)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(
+                    text(
+                        "INSERT INTO outbox_events (id, position, type, subject, data, occurred_at) VALUES "
+                        "('e-two', 1, 'registration.created', NULL, :two, '2026-11-01T00:00:00+00:00'), "
+                        "('e-one', 2, 'registration.departed', NULL, :one, '2026-11-02T00:00:00+00:00')"
+                    ),
+                    {
+                        "two": json.dumps({"workMunicipalityCode": "GM0363", "residenceMunicipalityCode": "GM0599"}),
+                        "one": json.dumps({"workMunicipalityCode": "GM1655", "residenceMunicipalityCode": "GM1655"}),
+                    },
+                )
+                await conn.execute(
+                    text(
+                        "INSERT INTO event_subscriptions (id, client_id, organisation_oin, callback_url, event_types,"
+                        " secret, created_at) VALUES ('s-1', 'c', '00000099000000001655', 'https://example.nl/h',"
+                        " '[\"registration.created\"]', 'whsec_x', '2026-11-01T00:00:00+00:00')"
+                    )
+                )
+        finally:
+            await engine.dispose()
+
+    asyncio.run(seed())
+    upgrade("registry", url)
+    events = asyncio.run(rows(url, "SELECT id, audience FROM outbox_events ORDER BY position"))
+    audiences = {e["id"]: _json(e["audience"]) for e in events}
+    assert audiences == {
+        "e-two": ["municipality:GM0599", "municipality:GM0363"],
+        "e-one": ["municipality:GM1655"],
+    }
+    [subscription] = asyncio.run(rows(url, "SELECT parties FROM event_subscriptions"))
+    assert _json(subscription["parties"]) == ["oin:00000099000000001655"]
+    downgrade("registry", url, "rg0301")
+    assert "audience" not in tables(url)["outbox_events"] and "parties" not in tables(url)["event_subscriptions"]
+
+
+def _json(value: object) -> object:
+    return json.loads(value) if isinstance(value, str) else value

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 
+import jsonschema_rs
 import jwt
 import pytest
 
@@ -225,3 +226,15 @@ async def test_discovery_documents(stack, http):
     for key in jwks["keys"]:
         assert key["kty"] == "RSA" and key["alg"] == "RS256" and key["use"] == "sig" and key["kid"]
         assert "d" not in key and "p" not in key  # never a private part
+
+
+async def test_the_gateways_own_answers_match_their_published_schemas(stack, http):
+    """The discovery documents and the problem index are answered as the gateway's OpenAPI describes them."""
+    document = (await http.get(stack.gateway + "/openapi.json")).json()
+    for path in ("/.well-known/oauth-authorization-server", "/.well-known/jwks.json", "/problems"):
+        response = await http.get(stack.gateway + path)
+        assert response.status_code == 200, path
+        schema = document["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+        assert schema.get("$ref"), path  # a schema, not the `{}` of an untyped answer
+        validator = jsonschema_rs.Draft202012Validator({**schema, "components": document["components"]})
+        assert validator.is_valid(response.json()), (path, [e.message for e in validator.iter_errors(response.json())])

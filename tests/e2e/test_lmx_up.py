@@ -127,7 +127,14 @@ def test_make_run_stack_end_to_end(tmp_path, environment):
             direct = http.get(f"http://127.0.0.1:{ports['registry']}/v1/municipalities")
             assert direct.status_code == 401
             ready = http.get(gateway + "/health/ready").json()
-            assert ready["checks"] == {"database": "up", "registry": "up", "certification": "up", "housing": "up"}
+            assert ready["checks"] == {
+                "database": "up",
+                "schema": "up",
+                "keys": "up",
+                "registry": "up",
+                "certification": "up",
+                "housing": "up",
+            }
     finally:
         code = stop(process)
     assert code == 0

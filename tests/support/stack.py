@@ -115,7 +115,9 @@ def start_stack(exits: ExitStack, urls: dict[str, str]) -> Stack:
     gateway_port = free_port()
     issuer = ISSUER_PLACEHOLDER.format(port=gateway_port)
     common: dict[str, Any] = {"jwks_url": issuer + "/.well-known/jwks.json", "token_issuer": issuer}
-    registry = exits.enter_context(serve(create_registry(RegistrySettings(database_url=urls["registry"], **common))))
+    registry = exits.enter_context(
+        serve(create_registry(RegistrySettings(database_url=urls["registry"], **common, **FAST_EVENTS)))
+    )
     certification = exits.enter_context(
         serve(create_certification(CertificationSettings(database_url=urls["certification"], **common, **FAST_EVENTS)))
     )

@@ -113,3 +113,14 @@ def test_calendar_periods(text: str, start: date, end: date) -> None:
 def test_free_or_malformed_periods_are_refused(text: str) -> None:
     with pytest.raises(ValueError):
         CalendarPeriod.parse(text)
+
+
+def test_a_callers_own_records_are_an_exact_part_and_the_rest_keeps_its_own_draw() -> None:
+    view = Disclosure(TABLE)
+    rest_key = next(k for k in KEYS if TABLE.published(3, k) == 5)
+    for own_n, own_key in ((0, 0), (4, 123), (40, KEY_RANGE - 9)):
+        # However many records of its own the caller adds, the others' part is the same draw.
+        assert view.split_value(3 + own_n, (rest_key + own_key) % KEY_RANGE, own_n, own_key) == (5 + own_n, False)
+    assert view.split_value(7, 99, 7, 99) == (7, True)
+    assert view.split_value(0, 0, 0, 0) == (0, False)  # an empty cell is not "exactly nobody"
+    assert Disclosure(TABLE, exact=True).split_value(0, 0) == (0, True)

@@ -95,3 +95,64 @@ async def test_the_block_yields_a_job_even_when_it_never_runs(interval):
 
     async with periodic("off", interval, step, logger) as job:
         job.wake()
+
+
+async def test_each_run_is_counted_and_is_a_trace_of_its_own():
+    from prometheus_client import REGISTRY
+
+    from lmx_common.logging import span_id_var, trace_id_var
+    from lmx_common.tracing import trace_context_var
+
+    def sample(name: str) -> float:
+        return REGISTRY.get_sample_value(name, {"job": "counted-job"}) or 0.0
+
+    runs_before, failures_before = sample("lmx_job_runs_total"), sample("lmx_job_failures_total")
+    seen: list[tuple[str | None, str | None, str | None]] = []
+
+    async def step() -> None:
+        context = trace_context_var.get()
+        seen.append((context.trace_id if context else None, trace_id_var.get(), span_id_var.get()))
+        if len(seen) == 2:
+            raise RuntimeError("second run fails")
+
+    async with periodic("counted-job", 0.01, step, logger):
+        await wait_until(lambda: len(seen) >= 3)
+    ran = sample("lmx_job_runs_total") - runs_before
+    assert ran >= 3
+    assert sample("lmx_job_failures_total") - failures_before == 1
+    assert sample("lmx_job_last_success_timestamp_seconds") > 0
+    # The run's ids are in its log lines and go on to its calls; each run has a trace of its own.
+    assert all(trace and trace == logged and span for trace, logged, span in seen)
+    assert len({trace for trace, _, _ in seen}) == len(seen)
+    assert trace_id_var.get() is None and trace_context_var.get() is None  # nothing left behind
+
+
+async def test_at_shutdown_a_step_under_way_finishes_and_no_new_one_starts():
+    started, finished = asyncio.Event(), []
+
+    async def step() -> bool:
+        started.set()
+        await asyncio.sleep(0.1)  # a batch half done when the block ends
+        finished.append(1)
+        return True  # "more to do": without the stop it would go again at once
+
+    async with periodic("batch-job", 0.01, step, logger):
+        await started.wait()
+    assert finished == [1]
+
+
+async def test_at_shutdown_a_step_that_overruns_the_grace_is_cancelled(monkeypatch):
+    monkeypatch.setattr("lmx_common.jobs.STOP_GRACE_SECONDS", 0.05)
+    started, cancelled = asyncio.Event(), []
+
+    async def step() -> None:
+        started.set()
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            cancelled.append(1)
+            raise
+
+    async with asyncio.timeout(2), periodic("stuck-job", 0.01, step, logger):
+        await started.wait()
+    assert cancelled == [1]

@@ -10,13 +10,12 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from pydantic import BaseModel
 
 from lmx_cli.routes import service_documents
 
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 LOWER_CAMEL = re.compile(r"^[a-z][a-zA-Z0-9]*$")
-GATEWAY_STATUSES = ("429", "502", "503", "504")
+GATEWAY_STATUSES = ("406", "429", "502", "503", "504")
 
 
 def _gateway_document() -> dict[str, Any]:
@@ -120,49 +119,32 @@ def test_every_service_parameter_has_a_description(service_docs: dict[str, dict[
             assert not missing, (name, method, path, missing)
 
 
-def _resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
-    while "$ref" in schema:
-        schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
-    return schema
-
-
-def _has_example(document: dict[str, Any], schema: dict[str, Any]) -> bool:
-    """An example of the whole, or (when a whole one would trip the NL GOV linter's ``post``/``get``
-    matching on a key such as ``postcode``) one on every required property."""
-    schema = _resolve(document, schema)
-    if "example" in schema or "examples" in schema:
-        return True
-    if "anyOf" in schema:
-        return any(_has_example(document, branch) for branch in schema["anyOf"] if branch.get("type") != "null")
-    required = schema.get("required", [])
-    return bool(required) and all(_has_example(document, schema["properties"][name]) for name in required)
-
-
-# Schemathesis has no serializer for these: their example is in the schema's description instead.
-EXAMPLE_IN_DESCRIPTION = {"application/x-ndjson", "text/csv"}
-
-
-def test_every_service_request_body_has_an_example(service_docs: dict[str, dict[str, Any]]) -> None:
+def test_every_service_operation_documents_the_problems_its_inputs_can_cause(
+    service_docs: dict[str, dict[str, Any]],
+) -> None:
+    """A body: 413 (the gateway's limit) and 415; an If-Match header: 412, and 428 where it is required
+    (a PUT or PATCH, lmx_common/etag.py); a path parameter: 404; any parameter or body: 400."""
     for name, document in service_docs.items():
         for method, path, op in _operations(document):
-            for media_type, content in op.get("requestBody", {}).get("content", {}).items():
-                if media_type in EXAMPLE_IN_DESCRIPTION:
-                    assert "e.g." in content["schema"]["description"], (name, method, path, media_type)
-                    continue
-                documented = "example" in content or "examples" in content
-                assert documented or _has_example(document, content.get("schema", {})), (name, method, path, media_type)
+            responses, where = op["responses"], (name, method, path)
+            parameters = {p["name"]: p for p in op.get("parameters", [])}
+            if "requestBody" in op:
+                assert {"400", "413", "415"} <= set(responses), where
+            if parameters:
+                assert "400" in responses, where
+            if "If-Match" in parameters:
+                assert "412" in responses, where
+                assert ("428" in responses) is (method in ("put", "patch")), where
+            if method in ("put", "patch"):
+                assert "If-Match" in parameters, where
 
 
-def test_the_request_body_examples_are_valid() -> None:
-    from lmx_common.events import schemas as events
-    from services.certification import schemas as certification
-    from services.housing import schemas as housing
-    from services.registry import schemas as registry
-
-    for module in (registry, certification, housing, events):
-        for model in vars(module).values():
-            if isinstance(model, type) and issubclass(model, BaseModel) and model.__module__ == module.__name__:
-                extra = model.model_config.get("json_schema_extra")
-                examples = extra.get("examples") if isinstance(extra, dict) else None
-                for example in examples if isinstance(examples, list) else []:
-                    model.model_validate(example)
+def test_the_gateway_documents_429_with_retry_after_wherever_it_limits(all_docs: dict[str, dict[str, Any]]) -> None:
+    """The token endpoint (per address) and the catalogue (per client) are rate limited (gateway/oauth.py,
+    gateway/catalogue.py); the token endpoint refuses another media type with RFC 6749 invalid_request, not 415."""
+    paths = all_docs["gateway"]["paths"]
+    for path, method in (("/oauth/token", "post"), ("/catalogue", "get")):
+        too_many = paths[path][method]["responses"]["429"]
+        assert "Retry-After" in too_many["headers"], path
+        assert "application/problem+json" in too_many["content"], path
+    assert "415" not in paths["/oauth/token"]["post"]["responses"]
