@@ -1,7 +1,7 @@
 """abuse reports get a record key: the cell-key method's random key, for the report summary's counts
 
 Revision ID: ce0401
-Revises: ct0005
+Revises: ce0402
 Create Date: 2026-11-30
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "ce0401"
-down_revision: str | None = "ct0005"
+down_revision: str | None = "ce0402"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
