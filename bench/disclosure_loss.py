@@ -62,12 +62,12 @@ def summary(pairs: list[tuple[int, int]]) -> str:
     if relative:
         text += f"; relative (counts ≥ 100) mean {statistics.mean(relative):.3%}, max {max(relative):.3%}"
     if small:
-        text += f"; {small:,} of 1–4 ({small / len(pairs):.0%}), published 0 or 5"
+        text += f"; {small:,} of 1–4 ({small / len(pairs):.0%}), published 0 or 5"  # noqa: RUF001
     return text
 
 
 def synthetic(count: int, seed: int) -> list[Record]:
-    rng = random.Random(seed)  # noqa: S311 - synthetic data; the record keys come from new_record_key
+    rng = random.Random(seed)  # synthetic data; the record keys come from new_record_key
     codes = sorted(municipalities())
     west_brabant = sorted(regions()["west-brabant"].municipality_codes)
     locations = economic_locations()
@@ -126,9 +126,9 @@ def report(label: str, records: list[Record], table: PTable) -> list[str]:
     working = Cells.of(records, lambda r: r[0]).errors(table)
     lines.append(f"- municipal `working`: {summary(working)}")
     cells = Cells.of(records, lambda r: (r[0], r[1])).errors(table)
-    lines.append(f"- work × residence cells: {summary(cells)}")
+    lines.append(f"- work × residence cells: {summary(cells)}")  # noqa: RUF001
     lines.extend(fair_share_lines(records, table))
-    return lines + [""]
+    return [*lines, ""]
 
 
 def fair_share_lines(records: list[Record], table: PTable) -> list[str]:
