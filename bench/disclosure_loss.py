@@ -62,12 +62,12 @@ def summary(pairs: list[tuple[int, int]]) -> str:
     if relative:
         text += f"; relative (counts ≥ 100) mean {statistics.mean(relative):.3%}, max {max(relative):.3%}"
     if small:
-        text += f"; {small:,} of 1–4 ({small / len(pairs):.0%}), published 0 or 5"
+        text += f"; {small:,} of 1–4 ({small / len(pairs):.0%}), published 0 or 5"  # noqa: RUF001
     return text
 
 
 def synthetic(count: int, seed: int) -> list[Record]:
-    rng = random.Random(seed)  # noqa: S311 - synthetic data; the record keys come from new_record_key
+    rng = random.Random(seed)  # synthetic data; the record keys come from new_record_key
     codes = sorted(municipalities())
     west_brabant = sorted(regions()["west-brabant"].municipality_codes)
     locations = economic_locations()
@@ -126,13 +126,45 @@ def report(label: str, records: list[Record], table: PTable) -> list[str]:
     working = Cells.of(records, lambda r: r[0]).errors(table)
     lines.append(f"- municipal `working`: {summary(working)}")
     cells = Cells.of(records, lambda r: (r[0], r[1])).errors(table)
-    lines.append(f"- work × residence cells: {summary(cells)}")
+    lines.append(f"- work × residence cells: {summary(cells)}")  # noqa: RUF001
     lines.extend(fair_share_lines(records, table))
-    return lines + [""]
+    return [*lines, ""]
 
 
 def fair_share_lines(records: list[Record], table: PTable) -> list[str]:
-    return []
+    """West-Brabant's fair share with the housing demo's distribution keys: the obligations an outsider
+    gets (services/housing/fair_share.publish) against the exact computation (compute)."""
+    from lmx_common.disclosure import Disclosure
+    from services.housing.demo import ECONOMIC_LOCATIONS as KEYED
+    from services.housing.fair_share import CellKeys, MemberInput, compute, publish
+
+    members = sorted(regions()["west-brabant"].municipality_codes)
+    shares = {location: keys for location, _, _, keys in KEYED}
+    working = Cells.of((r for r in records if r[0] in members), lambda r: r[0]).values
+    located = Cells.of((r for r in records if r[2] in shares), lambda r: (r[2], r[0])).values
+    inputs = [MemberInput(m, m, working.get(m, [0, 0])[0], operational_beds=0) for m in members]
+    at_locations: dict[str, dict[str, int]] = {}
+    at_keys: dict[str, dict[str, int]] = {}
+    for cell, (n, key) in located.items():
+        assert isinstance(cell, tuple)
+        location, work = str(cell[0]), str(cell[1])
+        at_locations.setdefault(location, {})[work] = n
+        at_keys.setdefault(location, {})[work] = key % KEY_RANGE
+    keys = CellKeys({m: working.get(m, [0, 0])[1] % KEY_RANGE for m in members}, at_keys)
+    exact = compute(inputs, at_locations, shares, 0.8)
+    shown = publish(exact, inputs, shares, keys, Disclosure(table), 0.8)
+    rows = [(row.obligation, published.obligation) for row, published in zip(exact.members, shown.members, strict=True)]
+    errors = [abs(p - n) for n, p in rows]
+    relative = [abs(p - n) / n for n, p in rows if n >= 100]
+    text = f"{len(rows)} obligations: mean |error| {statistics.mean(errors):.2f}, max {max(errors):.2f}"
+    if relative:
+        text += f"; relative (obligations ≥ 100) mean {statistics.mean(relative):.3%}, max {max(relative):.3%}"
+    pools = [(exact.pools[e], shown.pools[e][0]) for e in shares]
+    return [
+        f"- West-Brabant fair share (outsider): {text}",
+        f"- West-Brabant pools: {summary(pools)}; region obligation {exact.obligation:,.0f} published as "
+        f"{shown.obligation:,}",
+    ]
 
 
 def main() -> None:

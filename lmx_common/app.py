@@ -11,7 +11,8 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import httpx
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
@@ -23,7 +24,13 @@ from lmx_common.etag import SETS_ETAG_KEY
 from lmx_common.lifecycle import Lifecycle, LifecycleGuard, SchemaGate
 from lmx_common.logging import configure_logging
 from lmx_common.middleware import HeadAsGetMiddleware, RequestContextMiddleware
-from lmx_common.problems import PROBLEM_MEDIA_TYPE, ProblemError, install_problem_handlers
+from lmx_common.problems import (
+    PROBLEM_MEDIA_TYPE,
+    InvalidParam,
+    ProblemError,
+    install_problem_handlers,
+    invalid_input,
+)
 from lmx_common.routes import API_PREFIX, OPENAPI_PATH, apply_security, publish_version_in_servers
 from lmx_common.schemas import EXAMPLES_KEY, given_examples
 from lmx_common.settings import ServiceSettings
@@ -289,6 +296,46 @@ def _openapi_that_tells_the_truth(app: FastAPI, token_url: str, proxied: bool = 
     return openapi
 
 
+_QUERY_NAMES = "_lmx_query_names"  # where a route keeps its declared query parameter names
+
+
+def declared_query_names(route: APIRoute) -> frozenset[str]:
+    """The query parameter names a route declares (aliases), over all its dependencies; computed once."""
+    names: frozenset[str] | None = getattr(route, _QUERY_NAMES, None)
+    if names is None:
+        found: set[str] = set()
+        pending: list[Dependant] = [route.dependant]
+        while pending:  # the route and every dependency under it (FastAPI's own flattening walks the same way)
+            dependant = pending.pop()
+            pending.extend(dependant.dependencies)
+            for field in dependant.query_params:
+                annotation = field.field_info.annotation
+                if isinstance(annotation, type) and issubclass(annotation, BaseModel):  # a query parameter model
+                    found |= {f.alias or n for n, f in annotation.model_fields.items()}
+                else:
+                    found.add(field.alias)
+        names = frozenset(found)
+        setattr(route, _QUERY_NAMES, names)
+    return names
+
+
+async def refuse_unknown_query_parameters(request: Request) -> None:
+    """Every route's first dependency: a query parameter the route does not declare is a 400, not ignored
+    (an ignored filter answers as if it were applied: `provinceCode` on national figures, `bsn=` anywhere)."""
+    if not request.scope.get("query_string"):
+        return
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    declared = declared_query_names(route)
+    unknown = sorted({name for name in request.query_params if name not in declared})
+    if unknown:
+        raise invalid_input(
+            [InvalidParam(name, "unknown parameter", "unknown", "query") for name in unknown],
+            f"Unknown query parameter(s): {', '.join(unknown)}.",
+        )
+
+
 def build_app(
     *,
     title: str,
@@ -329,6 +376,7 @@ def build_app(
         redoc_url=None,
         servers=servers,
         generate_unique_id_function=operation_id,
+        dependencies=[Depends(refuse_unknown_query_parameters)],
     )
     app.state.readiness_checks = {}
     app.state.lifecycle = lifecycle

@@ -13,3 +13,5 @@ class CertificationSettings(EventSettings, ServiceSettings):
     database_url: str = "sqlite+aiosqlite:///var/certification.db"
     # How often the scheduled job turns granted certificates past their last day into expired.
     expiry_interval_seconds: float = 3600.0
+    # Counts in report summaries go through the cell-key method (lmx_common/disclosure.py) with this threshold.
+    disclosure_threshold: int = 5

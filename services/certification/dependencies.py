@@ -2,15 +2,24 @@
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Path
+from fastapi import Depends, Header, Path, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lmx_common.auth import Principal, require_scopes
 from lmx_common.db import request_session
 from lmx_common.scopes import Scope
 from lmx_common.validation import KVK_NUMBER_PATTERN
+from services.certification.config import CertificationSettings
 
 SessionDep = Annotated[AsyncSession, Depends(request_session, scope="function")]
+
+
+def get_settings(request: Request) -> CertificationSettings:
+    settings: CertificationSettings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[CertificationSettings, Depends(get_settings)]
 ReaderDep = Annotated[Principal, Depends(require_scopes(Scope.CERTIFICATION_READ))]
 WriterDep = Annotated[Principal, Depends(require_scopes(Scope.CERTIFICATION_WRITE))]
 ReportReaderDep = Annotated[Principal, Depends(require_scopes(Scope.REPORTS_READ, Scope.REPORTS_WRITE))]

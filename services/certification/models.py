@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from lmx_common.db import NAMING_CONVENTION, UtcDateTime
@@ -109,6 +109,8 @@ class Report(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     version: Mapped[int] = mapped_column(Integer)
+    # The cell-key method's record key (lmx_common/disclosure.py): random, fixed at creation, never shown.
+    record_key: Mapped[int] = mapped_column(BigInteger)
 
     __mapper_args__ = {"version_id_col": version}
 

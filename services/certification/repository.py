@@ -149,12 +149,14 @@ async def report_notes(session: AsyncSession, report_id: str) -> Sequence[Report
     return (await session.execute(query)).scalars().all()
 
 
-async def report_counts(session: AsyncSession, kvk_number: str) -> Sequence[tuple[str, str, int]]:
-    """(category, status, count) for every report about the organisation, counted in SQL."""
+async def report_counts(session: AsyncSession, kvk_number: str) -> Sequence[tuple[str, str, int, int]]:
+    """(category, status, count, sum of the record keys) for the reports about the organisation, in SQL.
+
+    The sum is not reduced modulo 2^32 here (cell_key does that): at most 2^31 reports fit in a BIGINT sum."""
     query = (
-        select(Report.category, Report.status, func.count())
+        select(Report.category, Report.status, func.count(), func.sum(Report.record_key))
         .where(Report.kvk_number == kvk_number)
         .group_by(Report.category, Report.status)
         .order_by(Report.category, Report.status)
     )
-    return [(c, s, int(n)) for c, s, n in (await session.execute(query)).all()]
+    return [(c, s, int(n), int(k)) for c, s, n, k in (await session.execute(query)).all()]

@@ -25,6 +25,7 @@ from services.certification.dependencies import (
     ReportReaderDep,
     ReportWriterDep,
     SessionDep,
+    SettingsDep,
     SummaryReaderDep,
     WriterDep,
 )
@@ -42,6 +43,7 @@ from services.certification.schemas import (
     CertificateList,
     CertificateRead,
     CertificateStatus,
+    DisclosedCount,
     OrganisationCreate,
     OrganisationKind,
     OrganisationList,
@@ -196,14 +198,23 @@ async def organisation_status(kvk_number: KvkPath, _caller: ReaderDep, session: 
     tags=["reports"],
     summary="Counts of abuse reports about an organisation (no details)",
 )
-async def report_summary(kvk_number: KvkPath, _caller: SummaryReaderDep, session: SessionDep) -> ReportSummary:
+async def report_summary(
+    kvk_number: KvkPath, caller: SummaryReaderDep, session: SessionDep, settings: SettingsDep
+) -> ReportSummary:
     summary = await service.report_summary(session, kvk_number)
+    view = service.summary_disclosure(caller, settings.disclosure_threshold)
+
+    def shown(cell: tuple[int, int]) -> DisclosedCount:
+        count, exact = view.value(*cell)
+        return DisclosedCount(count=count, exact=exact)
+
     return ReportSummary(
         kvkNumber=kvk_number,
-        total=summary.total,
-        open=summary.open,
-        byCategory=[CategoryCount(category=k, count=v) for k, v in sorted(summary.by_category.items())],
-        byStatus=[StatusCount(status=k, count=v) for k, v in sorted(summary.by_status.items())],
+        total=shown(summary.total),
+        open=shown(summary.open),
+        byCategory=[CategoryCount(category=k, **dict(shown(c))) for k, c in summary.by_category.items()],
+        byStatus=[StatusCount(status=k, **dict(shown(c))) for k, c in summary.by_status.items()],
+        disclosureControl=view.control,
     )
 
 

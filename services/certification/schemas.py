@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, ConfigDict, Field
 
+from lmx_common.disclosure import DisclosureControl
 from lmx_common.pagination import Page, page_example
 from lmx_common.schemas import CamelInput, CamelModel, examples
 from lmx_common.validation import KvkNumber, MunicipalityCode
@@ -438,40 +439,71 @@ class ReportList(Page[ReportListItem]):
     )
 
 
+class DisclosedCount(CamelModel):
+    """A published count (lmx_common.disclosure.DisclosedCount without the cell key, which this service never
+    gives out): exact for the party it concerns, perturbed by the cell-key method for others."""
+
+    count: int = Field(ge=0, description="The count as published to this caller.")
+    exact: bool = Field(description="true: the true count; false: perturbed by the cell-key method (docs/privacy.md).")
+
+
 class CategoryCount(CamelModel):
     category: str
-    count: int
+    count: int = Field(ge=0, description="Reports in this category, as published to this caller.")
+    exact: bool = Field(description="false: perturbed by the cell-key method (docs/privacy.md).")
 
 
 class StatusCount(CamelModel):
     status: str
-    count: int
+    count: int = Field(ge=0, description="Reports in this status, as published to this caller.")
+    exact: bool = Field(description="false: perturbed by the cell-key method (docs/privacy.md).")
 
 
 class ReportSummary(CamelModel):
-    """Counts only: what everyone with access may know about reports on an organisation."""
+    """Counts only: what everyone with access may know about reports on an organisation.
+
+    Exact for the inspectorate and certifiers (who may read every report themselves); for every other
+    caller each count is perturbed by the cell-key method (docs/privacy.md): never 1..threshold-1, the
+    same answer every time, and no count follows exactly from the others. Every category and status is
+    listed, zero ones (always published as 0) included."""
 
     model_config = ConfigDict(
         json_schema_extra=examples(
             {
                 "kvkNumber": "81234567",
-                "total": 3,
-                "open": 1,
+                "total": {"count": 5, "exact": False},
+                "open": {"count": 0, "exact": False},
                 "byCategory": [
-                    {"category": "overcrowding", "count": 2},
-                    {"category": "underpayment", "count": 1},
+                    {"category": c, "count": n, "exact": False}
+                    for c, n in (
+                        ("coercion", 0),
+                        ("deposit-or-fee-abuse", 0),
+                        ("excessive-hours", 0),
+                        ("housing-conditions", 0),
+                        ("other", 0),
+                        ("overcrowding", 5),
+                        ("underpayment", 0),
+                        ("unsafe-work", 0),
+                    )
                 ],
                 "byStatus": [
-                    {"status": "investigating", "count": 1},
-                    {"status": "resolved", "count": 1},
-                    {"status": "unfounded", "count": 1},
+                    {"status": s, "count": n, "exact": False}
+                    for s, n in (
+                        ("investigating", 0),
+                        ("received", 0),
+                        ("referred", 0),
+                        ("resolved", 5),
+                        ("unfounded", 0),
+                    )
                 ],
+                "disclosureControl": {"method": "cell-key", "threshold": 5, "maximumDeviation": 2},
             }
         )
     )
 
     kvk_number: str
-    total: int
-    open: int = Field(description="Received or investigating.")
+    total: DisclosedCount
+    open: DisclosedCount = Field(description="Received or investigating.")
     by_category: list[CategoryCount]
     by_status: list[StatusCount]
+    disclosure_control: DisclosureControl

@@ -9,12 +9,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import get_args
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
 from lmx_common import problems
 from lmx_common.auth import OrganisationType, Principal
+from lmx_common.disclosure import Disclosure, cell_key, new_record_key, ptable
 from lmx_common.etag import check_if_match
 from lmx_common.events import publish
 from lmx_common.problems import InvalidParam
@@ -31,12 +33,14 @@ from services.certification.rules import (
     CERTIFICATE_TRANSITIONS,
     OPEN_REPORT_STATUSES,
     REPORT_TRANSITIONS,
+    SEES_ALL_REPORTS,
     may_follow_up,
     may_see_report,
 )
 from services.certification.schemas import (
     CertificateCreate,
     OrganisationCreate,
+    ReportCategory,
     ReportCreate,
     ReportNoteCreate,
     StatusChangeCreate,
@@ -283,6 +287,7 @@ async def create_report(session: AsyncSession, principal: Principal, body: Repor
         reporter_type=principal.organisation_type.value,
         created_at=now,
         updated_at=now,
+        record_key=new_record_key(),
     )
     session.add(row)
     await session.flush()
@@ -367,20 +372,36 @@ async def add_note(
     return row
 
 
+Cell = tuple[int, int]  # (true count, cell key)
+
+
 @dataclass(frozen=True)
 class Summary:
-    total: int
-    open: int
-    by_category: dict[str, int]
-    by_status: dict[str, int]
+    """The true counts of the reports about an organisation, each with its cell key."""
+
+    total: Cell
+    open: Cell
+    by_category: dict[str, Cell]  # every category, zero ones included
+    by_status: dict[str, Cell]  # every status, zero ones included
+
+
+def _union(cells: list[Cell]) -> Cell:
+    return sum(n for n, _ in cells), cell_key(key for _, key in cells)
 
 
 async def report_summary(session: AsyncSession, kvk_number: str) -> Summary:
-    by_category: dict[str, int] = {}
-    by_status: dict[str, int] = {}
-    for category, status, count in await repository.report_counts(session, kvk_number):
-        by_category[category] = by_category.get(category, 0) + count
-        by_status[status] = by_status.get(status, 0) + count
-    total = sum(by_status.values())
-    open_ = sum(by_status.get(s, 0) for s in OPEN_REPORT_STATUSES)
+    rows = await repository.report_counts(session, kvk_number)  # (category, status, count, sum of keys)
+    categories = set(get_args(ReportCategory)) | {c for c, _, _, _ in rows}
+    statuses = set(REPORT_TRANSITIONS) | {s for _, s, _, _ in rows}
+    by_category = {c: _union([(n, k) for rc, _, n, k in rows if rc == c]) for c in sorted(categories)}
+    by_status = {s: _union([(n, k) for _, rs, n, k in rows if rs == s]) for s in sorted(statuses)}
+    total = _union([(n, k) for _, _, n, k in rows])
+    open_ = _union([by_status[s] for s in OPEN_REPORT_STATUSES])
     return Summary(total, open_, by_category, by_status)
+
+
+def summary_disclosure(principal: Principal, threshold: int) -> Disclosure:
+    """Exact for those who may read every report about an organisation themselves (the inspectorate and
+    certifiers, SEES_ALL_REPORTS); perturbed by the cell-key method for every other caller, including a
+    municipality, which sees only some of them (its own and those it filed)."""
+    return Disclosure(ptable(threshold), exact=principal.organisation_type in SEES_ALL_REPORTS)

@@ -20,8 +20,10 @@ class HousingSettings(ServiceSettings):
     upstream_read_timeout_seconds: float = 5.0
     # Renew the access token this many seconds before it expires.
     token_refresh_margin_seconds: float = 30.0
-    # Figures the housing service publishes: counts 1..threshold-1 are suppressed for outsiders.
-    suppression_threshold: int = 5
+    # Counts the housing service publishes go through the cell-key method (lmx_common/disclosure.py) with
+    # this threshold: no perturbed count lies in 1..threshold-1. Must equal the registry's threshold,
+    # as the figures are derived from the registry's cells and must be perturbed like them.
+    disclosure_threshold: int = 5
     # Certification events: how often the feed is polled (0 = no consumer), events per page.
     event_poll_seconds: float = 2.0
     event_page_size: int = 100

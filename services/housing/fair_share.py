@@ -1,4 +1,4 @@
-"""The fair-share computation and what of it may be published: pure functions, no I/O.
+"""The fair-share computation, on exact counts, and what of it is published: pure functions, no I/O.
 
 Per member municipality m of a region, with E the economic locations that apply to the region:
 
@@ -12,12 +12,16 @@ Per member municipality m of a region, with E the economic locations that apply 
     lagging           when fulfilment(m) < laggingFactor * sum(operationalBeds) / sum(obligation)
 
 The obligations add up to the working migrants of the region: the keys only move the pools.
+``compute`` works on the exact counts; ``publish`` gives a caller the figures through the cell-key
+method (lmx_common/disclosure.py, docs/privacy.md).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+
+from lmx_common.disclosure import Disclosure, cell_key, key_difference
 
 PIPELINE_STATUSES = ("planned", "permit-granted", "under-construction")
 # Floating-point slack for "below the threshold": a fulfilment equal to it is on track.
@@ -106,46 +110,96 @@ def compute(
 
 
 @dataclass(frozen=True)
-class Withheld:
-    """What an outside caller must not see: rows whose counts are withheld, shares, region totals."""
+class CellKeys:
+    """The registry's cell keys of the counts ``compute`` took (docs/privacy.md)."""
 
-    rows: frozenset[str]
-    shares: bool
-    totals: bool
+    working: Mapping[str, int]  # member municipality -> key of its working migrants
+    at_locations: Mapping[str, Mapping[str, int]]  # economic location id -> work municipality -> key
 
 
-def withhold(result: FairShare, viewer: str | None, threshold: int) -> Withheld:
-    """Small counts stay inside the municipality concerned (docs/decisions/0016).
+@dataclass(frozen=True)
+class PublishedMember:
+    code: str
+    working_migrants: int
+    working_migrants_exact: bool
+    regional_share: float
+    obligation: float
+    gap: float
+    fulfilment: float | None
+    exact: bool  # regionalShare, obligation, gap and fulfilment are the true figures
+    lagging: bool  # decided on the true figures
 
-    1. A row whose workingMigrants is 1..threshold-1 is withheld (workingMigrants, obligation, gap,
-       fulfilment), except from the municipality itself.
-    2. A pool of 1..threshold-1 at an economic location is withheld by hiding every regional share,
-       and the obligation of every row that carries a part of it.
-    3. Secondary: a single withheld row could be recovered from the region's total, so the next
-       smallest row is withheld too; when there is none, the totals are withheld instead.
+
+@dataclass(frozen=True)
+class PublishedFairShare:
+    members: list[PublishedMember]
+    pools: dict[str, tuple[int, bool]]  # economic location id -> (published pool, exact?)
+    obligation: int  # the region's obligation: everybody working in its members, one published cell
+    obligation_exact: bool
+    gap: int
+    fulfilment: float | None
+    lagging_below: float | None
+
+
+def publish(
+    result: FairShare,
+    members: Sequence[MemberInput],
+    shares: Mapping[str, Mapping[str, float]],
+    cell_keys: CellKeys,
+    view: Disclosure,
+    lagging_factor: float,
+) -> PublishedFairShare:
+    """What one caller sees of ``result`` (computed on exact counts): every count through the cell-key method.
+
+    - workingMigrants(m) is the cell working(m) minus the cells (e, m): its key is the difference of
+      theirs; the municipality concerned sees it exactly.
+    - pool(e) is the union of the cells (e, m) of the members: its key is the sum of theirs; it concerns
+      several municipalities, so it is perturbed for every caller that is not exact.
+    - regionalShare(m) = sum of share(e, m) x published pool(e); obligation = published workingMigrants +
+      published regionalShare; gap and fulfilment follow from the published obligation.
+    - The region's obligation is one cell, everybody working in a member (key: the sum of the members'
+      working keys), not the sum of the published rows: a total minus the other rows gives noise.
+    - lagging or on track is decided on the true figures (``result``), which are never published.
     """
-    if threshold <= 1:
-        return Withheld(frozenset(), False, False)
-    rows = {m.code for m in result.members if m.code != viewer and 0 < m.working_migrants < threshold}
-    small_pool = any(0 < pool < threshold for pool in result.pools.values())
-    if small_pool:
-        rows |= {m.code for m in result.members if m.regional_share > 0}
-    totals = False
-    if len(rows) == 1:
-        candidates = sorted(
-            (m for m in result.members if m.code not in rows and m.code != viewer and m.obligation > 0),
-            key=lambda m: (m.obligation, m.code),
+    codes = [m.code for m in members]
+    pools: dict[str, tuple[int, bool]] = {}
+    for location, pool in result.pools.items():
+        located = cell_keys.at_locations.get(location, {})
+        key = cell_key(located.get(code, 0) for code in codes)
+        pools[location] = view.value(pool, key, None)
+    published = []
+    for row in result.members:
+        at_key = cell_key(cell_keys.at_locations.get(location, {}).get(row.code, 0) for location in shares)
+        key = key_difference(cell_keys.working.get(row.code, 0), at_key)
+        working_migrants, working_exact = view.value(row.working_migrants, key, row.code)
+        carried = [(shares[location].get(row.code, 0.0), pools[location]) for location in shares]
+        regional_share = sum(share * pool for share, (pool, _) in carried)
+        share_exact = all(exact for share, (_, exact) in carried if share > 0)
+        obligation = working_migrants + regional_share
+        published.append(
+            PublishedMember(
+                code=row.code,
+                working_migrants=working_migrants,
+                working_migrants_exact=working_exact,
+                regional_share=regional_share,
+                obligation=obligation,
+                gap=obligation - row.operational_beds,
+                fulfilment=row.operational_beds / obligation if obligation > 0 else None,
+                exact=working_exact and share_exact,
+                lagging=row.lagging,
+            )
         )
-        if candidates:
-            rows.add(candidates[0].code)
-        else:
-            totals = True
-    return Withheld(frozenset(rows), small_pool, totals)
-
-
-def publish_sum(parts: Sequence[tuple[int, bool]], threshold: int) -> tuple[int, bool]:
-    """A total of counts some of which are withheld: (total, withheld?). Withheld when it is small,
-    or when exactly one part is withheld (the total minus the others would reveal it)."""
-    total = sum(n for n, _ in parts)
-    hidden = sum(1 for _, h in parts if h)
-    return total, (0 < total < threshold) or hidden == 1
+    total = sum(m.working for m in members)
+    total_key = cell_key(cell_keys.working.get(code, 0) for code in codes)
+    # A total over several municipalities concerns none of them alone: exact only for its sole member.
+    obligation, obligation_exact = view.value(total, total_key, codes[0] if len(codes) == 1 else None)
+    fulfilment = result.operational_beds / obligation if obligation > 0 else None
+    return PublishedFairShare(
+        members=published,
+        pools=pools,
+        obligation=obligation,
+        obligation_exact=obligation_exact,
+        gap=obligation - result.operational_beds,
+        fulfilment=fulfilment,
+        lagging_below=lagging_factor * fulfilment if fulfilment is not None else None,
+    )

@@ -15,7 +15,7 @@ DESCRIPTION = """Housing capacity, the fair share of each municipality in its re
 Through the gateway at `/housing/v1`. Every call needs a bearer token from the gateway.
 Working migrants come from the registry's statistics and certificate changes from the
 certification service's event feed, both through the gateway with the housing service's own
-client credentials. Counts below the threshold are withheld from outsiders."""
+client credentials. Counts are published through the cell-key method (docs/privacy.md)."""
 
 
 def create_app(settings: HousingSettings | None = None) -> FastAPI:

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, StrictFloat, StrictInt
 
+from lmx_common.disclosure import DisclosureControl
 from lmx_common.pagination import Page
 from lmx_common.schemas import CamelInput, CamelModel, examples
 from lmx_common.validation import LOCATION_ID_PATTERN, KvkNumber, MunicipalityCode, Postcode, RegionCode
@@ -90,11 +91,12 @@ ECONOMIC_LOCATION_EXAMPLE: dict[str, Any] = {
 }
 
 
-class Count(CamelModel):
-    """A count, or null with suppressed=true when it is too small to publish to this caller."""
+class DisclosedCount(CamelModel):
+    """A published count (lmx_common.disclosure.DisclosedCount without the cell key, which this service never
+    gives out): exact for the party it concerns, perturbed by the cell-key method for others."""
 
-    count: int | None
-    suppressed: bool
+    count: int = Field(ge=0, description="The count as published to this caller.")
+    exact: bool = Field(description="true: the true count; false: perturbed by the cell-key method (docs/privacy.md).")
 
 
 # Regions.
@@ -323,27 +325,53 @@ class PipelineBeds(CamelModel):
 
 
 class FairShareItem(CamelModel):
+    """One member's fair share. Figures from registry counts are published through the cell-key method
+    (docs/privacy.md): exact for the municipality itself where they are its own count, perturbed for others."""
+
     municipality_code: str
     municipality_name: str
-    working_migrants: int | None = Field(
-        description="Active migrants working here outside the region's economic locations (null: suppressed)."
+    working_migrants: DisclosedCount = Field(
+        description="Active migrants working here outside the region's economic locations: exact for this "
+        "municipality itself, perturbed for other callers."
     )
-    regional_share: float | None = Field(description="Keyed share of those working at the regional economic locations.")
-    obligation: float | None = Field(description="workingMigrants + regionalShare: beds this municipality provides.")
+    regional_share: float = Field(
+        description="Sum over the economic locations of this member's key x the published pool of the location."
+    )
+    obligation: float = Field(
+        description="workingMigrants + regionalShare (published): beds this municipality provides."
+    )
     operational_beds: int
     pipeline_beds: PipelineBeds
-    gap: float | None = Field(description="obligation - operationalBeds.")
+    gap: float = Field(description="obligation - operationalBeds.")
     fulfilment: float | None = Field(description="operationalBeds / obligation; null when the obligation is 0.")
-    status: FairShareStatus
-    suppressed: bool = Field(description="Some figures are withheld: they would reveal a count below the threshold.")
+    status: FairShareStatus = Field(
+        description="Decided on the true (unperturbed) figures: lagging when the true fulfilment is below the "
+        "true laggingBelow."
+    )
+    exact: bool = Field(
+        description="true: regionalShare, obligation, gap and fulfilment are the true figures; false: they are "
+        "derived from perturbed counts (workingMigrants.exact says whether that count is exact)."
+    )
+
+
+class FairSharePool(CamelModel):
+    economic_location_id: str
+    working: DisclosedCount = Field(
+        description="The pool: active migrants working at this economic location in a member municipality; "
+        "perturbed for every caller (it concerns several municipalities)."
+    )
 
 
 class FairShareTotals(CamelModel):
-    obligation: float | None
+    obligation: float = Field(
+        description="Everybody working in a member municipality, published as one count: not the sum of the "
+        "rows' published obligations."
+    )
     operational_beds: int
     pipeline_beds: PipelineBeds
-    gap: float | None
-    fulfilment: float | None
+    gap: float = Field(description="obligation - operationalBeds.")
+    fulfilment: float | None = Field(description="operationalBeds / obligation; null when the obligation is 0.")
+    exact: bool = Field(description="Whether obligation, gap and fulfilment are the true figures.")
 
 
 class FairShareReport(CamelModel):
@@ -355,9 +383,10 @@ class FairShareReport(CamelModel):
     as_of: datetime = Field(description="When the registry produced the counts.")
     stale: bool = Field(description="True when the registry could not be reached and these are its last figures.")
     lagging_factor: float
-    lagging_below: float | None = Field(description="laggingFactor x the region's fulfilment.")
-    threshold: int = Field(description="Counts from 1 to threshold-1 are withheld from outsiders.")
+    lagging_below: float | None = Field(description="laggingFactor x the region's published fulfilment.")
+    disclosure_control: DisclosureControl
     economic_location_ids: list[str]
+    pools: list[FairSharePool]
     totals: FairShareTotals
     items: list[FairShareItem]
 
@@ -372,7 +401,10 @@ class AtRiskLocation(CamelModel):
     status: str
     beds: int
     landlord_kvk_number: str
-    residents_affected: Count
+    residents_affected: DisclosedCount | None = Field(
+        description="Active residents of the location: exact for its municipality, perturbed for others; null "
+        "when the registry could not be reached and no count was kept."
+    )
     risks: list[Risk]
 
 
@@ -380,7 +412,9 @@ class AtRiskMunicipality(CamelModel):
     municipality_code: str
     locations: int
     beds: int
-    residents_affected: Count
+    residents_affected: DisclosedCount = Field(
+        description="The residents of its at-risk locations, published as one count (exact for the municipality)."
+    )
 
 
 class AtRiskReport(CamelModel):
@@ -390,9 +424,12 @@ class AtRiskReport(CamelModel):
     region_code: str | None
     as_of: datetime | None = Field(description="When the registry produced the resident counts.")
     stale: bool
-    threshold: int
+    disclosure_control: DisclosureControl
     locations: int
     beds: int
-    residents_affected: Count
+    residents_affected: DisclosedCount = Field(
+        description="The residents of all the listed locations, published as one count: exact only for a "
+        "municipality that is the only one in the report."
+    )
     municipalities: list[AtRiskMunicipality]
     items: list[AtRiskLocation]

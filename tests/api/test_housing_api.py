@@ -9,15 +9,17 @@ from typing import Any
 import pytest
 
 from lmx_common.db import Database
+from lmx_common.disclosure import PTable, cell_key
 from services.housing.config import HousingSettings
 from services.housing.main import create_app as create_housing
 from services.housing.models import Region, RegionMember
 from tests.conftest import assert_problem
-from tests.support.housing import make_location, unique_id
+from tests.support.housing import make_location, record_keys, unique_id
 from tests.support.registrations import make_registration
 from tests.support.servers import free_port, serve
 
 WRITER = ("housing:read", "housing:write", "fair-share:read")
+TABLE = PTable()  # the housing service's and the registry's default parameters
 A, B, C = "GM0106", "GM0109", "GM0114"  # Assen, Coevorden, Emmen (Drenthe): no other suite uses them
 
 
@@ -42,14 +44,18 @@ async def add_region(backend: Any, members: list[str], factor: float = 0.8) -> s
     return code
 
 
-async def register(stack: Any, http: Any, count: int, work: str, economic_location: str | None = None) -> None:
+async def register(stack: Any, http: Any, count: int, work: str, economic_location: str | None = None) -> list[str]:
+    """``count`` registrations working (and living) in ``work``; their ids."""
     token = await stack.client_token(http, org_type="information-point", scopes=("registry:write",))
+    ids = []
     for _ in range(count):
         body = make_registration(**{"work.municipalityCode": work, "residence.municipalityCode": work})
         if economic_location:
             body["work"]["economicLocationId"] = economic_location
         response = await http.post(stack.gateway + "/registry/v1/registrations", json=body, headers=auth(token))
         assert response.status_code == 201, response.text
+        ids.append(str(response.json()["id"]))
+    return ids
 
 
 async def operational(stack: Any, http: Any, headers: dict[str, str], beds: int, status: str = "operational") -> str:
@@ -145,8 +151,9 @@ async def test_distribution_keys_must_sum_to_one(stack, http, backend):
 async def test_fair_share_equals_the_hand_computation(stack, http, backend):
     """A region of three: A hosts E (keys .5/.3/.2); A works 10 + 10 at E, B 6, C 2.
 
-    shares 5/3/2, obligations 15/9/4; beds 15/3/4 -> fulfilment 1, 1/3, 1; region 22/28;
-    lagging below 0.8 * 22/28 = 0.6286: B lags.
+    True figures: shares 5/3/2, obligations 15/9/4; beds 15/3/4 -> fulfilment 1, 1/3, 1; region 22/28;
+    lagging below 0.8 * 22/28 = 0.6286: B lags. Published: every count through the cell-key method with
+    the keys of the registrations behind it; the municipality's own workingMigrants exactly.
     """
     region = await add_region(backend, [A, B, C])
     hosts = {code: await municipality(stack, http, code) for code in (A, B, C)}
@@ -167,57 +174,96 @@ async def test_fair_share_equals_the_hand_computation(stack, http, backend):
         headers=hosts[A],
     )
     assert created.status_code == 201, created.text
-    await register(stack, http, 10, A)
-    await register(stack, http, 10, A, economic)
-    await register(stack, http, 6, B)
-    await register(stack, http, 2, C)
+    people = {
+        A: await register(stack, http, 10, A),
+        "E": await register(stack, http, 10, A, economic),
+        B: await register(stack, http, 6, B),
+        C: await register(stack, http, 2, C),
+    }
+    keys = {cell: await record_keys(backend, ids) for cell, ids in people.items()}
     await operational(stack, http, hosts[A], 15)
     await operational(stack, http, hosts[B], 3)
     await operational(stack, http, hosts[B], 10, status="planned")
     await operational(stack, http, hosts[C], 4)
 
-    response = await http.get(stack.gateway + f"/housing/v1/fair-share?regionCode={region}", headers=hosts[C])
+    def published(cell_keys: list[int]) -> int:
+        return TABLE.published(len(cell_keys), cell_key(cell_keys))
+
+    def expected_rows(viewer: str | None) -> dict[str, tuple[Any, ...]]:
+        pool = published(keys["E"])
+        rows = {}
+        for code, share, beds in ((A, 0.5, 15), (B, 0.3, 3), (C, 0.2, 4)):
+            working = len(keys[code]) if code == viewer else published(keys[code])
+            obligation = working + share * pool
+            fulfilment = round(beds / obligation, 4) if obligation else None
+            rows[code] = (
+                {"count": working, "exact": code == viewer},
+                round(share * pool, 2),
+                round(obligation, 2),
+                beds,
+                round(obligation - beds, 2),
+                fulfilment,
+                "lagging" if code == B else "on-track",  # on the true figures
+                False,  # every row carries a part of the perturbed pool
+            )
+        return rows
+
+    def got(report: dict[str, Any]) -> dict[str, tuple[Any, ...]]:
+        return {
+            row["municipalityCode"]: (
+                row["workingMigrants"],
+                row["regionalShare"],
+                row["obligation"],
+                row["operationalBeds"],
+                row["gap"],
+                row["fulfilment"],
+                row["status"],
+                row["exact"],
+            )
+            for row in report["items"]
+        }
+
+    url = stack.gateway + f"/housing/v1/fair-share?regionCode={region}"
+    response = await http.get(url, headers=hosts[C])
     assert response.status_code == 200, response.text
     report = response.json()
     assert report["stale"] is False and report["asOf"] and report["economicLocationIds"] == [economic]
+    assert report["disclosureControl"] == {"method": "cell-key", "threshold": 5, "maximumDeviation": 2}
+    assert "threshold" not in report and all("suppressed" not in row for row in report["items"])
+    assert got(report) == expected_rows(C)
+    assert got(report)[C][0] == {"count": 2, "exact": True}  # its own count, exactly
     rows = {i["municipalityCode"]: i for i in report["items"]}
-    expected = {
-        A: (10, 5.0, 15.0, 15, 0.0, 1.0, "on-track"),
-        B: (6, 3.0, 9.0, 3, 6.0, 0.3333, "lagging"),
-        C: (2, 2.0, 4.0, 4, 0.0, 1.0, "on-track"),
-    }
-    for code, (working, share, obligation, beds, gap, fulfilment, status) in expected.items():
-        row = rows[code]
-        got = (
-            row["workingMigrants"],
-            row["regionalShare"],
-            row["obligation"],
-            row["operationalBeds"],
-            row["gap"],
-            row["fulfilment"],
-            row["status"],
-        )
-        assert got == (working, share, obligation, beds, gap, fulfilment, status), code
     assert rows[B]["pipelineBeds"] == {"planned": 10, "permitGranted": 0, "underConstruction": 0}
-    assert report["totals"]["obligation"] == 28.0 and report["totals"]["operationalBeds"] == 22
-    assert report["laggingBelow"] == pytest.approx(0.8 * 22 / 28, abs=1e-4)
+    assert report["pools"] == [
+        {"economicLocationId": economic, "working": {"count": published(keys["E"]), "exact": False}}
+    ]
+    # The region's obligation is one cell of all 28 working there, not the sum of the published rows.
+    total = published([k for ks in keys.values() for k in ks])
+    assert report["totals"] == {
+        "obligation": float(total),
+        "operationalBeds": 22,
+        "pipelineBeds": {"planned": 10, "permitGranted": 0, "underConstruction": 0},
+        "gap": float(total - 22),
+        "fulfilment": round(22 / total, 4),
+        "exact": False,
+    }
+    assert report["laggingBelow"] == pytest.approx(0.8 * 22 / total, abs=1e-4)
 
-    # An outsider does not see C's 2 working migrants, nor B's (which would give C's from the total).
+    # An outsider sees every count perturbed: C's 2 working migrants as 0 or 5, never 2; the same answer again.
     province = auth(await stack.client_token(http, org_type="province", scopes=("fair-share:read",),
                                              province_code="PV22"))  # fmt: skip
-    outside = (await http.get(stack.gateway + f"/housing/v1/fair-share?regionCode={region}", headers=province)).json()
-    hidden = {i["municipalityCode"]: i for i in outside["items"]}
-    assert hidden[C]["workingMigrants"] is None and hidden[C]["obligation"] is None and hidden[C]["suppressed"]
-    assert hidden[B]["workingMigrants"] is None and hidden[B]["gap"] is None
-    assert hidden[A]["workingMigrants"] == 10 and outside["totals"]["obligation"] == 28.0
-    assert [hidden[c]["status"] for c in (A, B, C)] == ["on-track", "lagging", "on-track"]
+    outside = (await http.get(url, headers=province)).json()
+    assert got(outside) == expected_rows(None)
+    assert got(outside)[C][0]["count"] in (0, TABLE.threshold)
+    assert (await http.get(url, headers=province)).json()["items"] == outside["items"]
 
-    # Registering more people working in B raises its obligation in the next report.
-    await register(stack, http, 3, B)
-    again = (await http.get(stack.gateway + f"/housing/v1/fair-share?regionCode={region}", headers=hosts[C])).json()
-    assert {i["municipalityCode"]: i["obligation"] for i in again["items"]}[B] == 12.0
+    # Registering more people working in B changes its cell (and key) in the next report.
+    keys[B] += await record_keys(backend, await register(stack, http, 3, B))
+    again = (await http.get(url, headers=hosts[C])).json()
+    assert got(again) == expected_rows(C)
 
-    # The registry unreachable: the last figures, marked stale with their as-of time; none kept: 503.
+    # The registry unreachable: the last figures (with their keys), marked stale with their as-of time;
+    # none kept: 503.
     with ExitStack() as exits:
         issuer = stack.gateway_settings.issuer
         cut_off = HousingSettings(
@@ -232,7 +278,7 @@ async def test_fair_share_equals_the_hand_computation(stack, http, backend):
         stale = await http.get(isolated + f"/v1/fair-share?regionCode={region}", headers=hosts[C])
         assert stale.status_code == 200, stale.text
         assert stale.json()["stale"] is True and stale.json()["asOf"] == again["asOf"]
-        assert {i["municipalityCode"]: i["obligation"] for i in stale.json()["items"]}[B] == 12.0
+        assert got(stale.json()) == expected_rows(C)
         fresh_region = await add_region(backend, ["GM0034"])  # Flevoland: never asked for here
         none_kept = await http.get(isolated + f"/v1/fair-share?regionCode={fresh_region}", headers=hosts[C])
         assert_problem(none_kept, 503, "service-unavailable")

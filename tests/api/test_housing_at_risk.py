@@ -9,16 +9,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lmx_common.db import Database
+from lmx_common.disclosure import PTable, cell_key
 from services.housing import feed_consumer, repository
 from services.housing.clients import CursorRefused
-from services.housing.models import CertificateStanding
+from services.housing.models import CertificateStanding, Region, RegionMember
 from tests.conftest import assert_problem
 from tests.support.certification import certifier, make_certificate
-from tests.support.housing import make_location
+from tests.support.housing import make_location, record_keys
 from tests.support.registrations import make_registration
 
 HOOGEVEEN = "GM0118"
 WRITER = ("housing:read", "housing:write", "fair-share:read")
+TABLE = PTable()
 
 
 def auth(token: str) -> dict[str, str]:
@@ -34,7 +36,7 @@ async def eventually(check: Any, timeout: float = 15.0) -> Any:
         await asyncio.sleep(0.2)
 
 
-async def test_a_suspended_landlord_puts_its_locations_at_risk_until_granted_again(stack, http):
+async def test_a_suspended_landlord_puts_its_locations_at_risk_until_granted_again(stack, http, backend):
     own = auth(await stack.client_token(http, org_type="municipality", scopes=WRITER, municipality_code=HOOGEVEEN))
     province = auth(await stack.client_token(http, org_type="province", scopes=("housing:read",), province_code="PV22"))
     nau = await certifier(stack, http, stack.gateway + "/certification")
@@ -46,12 +48,14 @@ async def test_a_suspended_landlord_puts_its_locations_at_risk_until_granted_aga
         response = await http.post(stack.gateway + "/housing/v1/housing-locations", json=body, headers=own)
         assert response.status_code == 201, response.text
     mip = auth(await stack.client_token(http, org_type="information-point", scopes=("registry:write",)))
+    ids = []
     for _ in range(3):
         body = make_registration(**{"residence.municipalityCode": HOOGEVEEN, "work.municipalityCode": HOOGEVEEN})
         body["residence"]["housingLocationId"] = location["id"]
-        assert (
-            await http.post(stack.gateway + "/registry/v1/registrations", json=body, headers=mip)
-        ).status_code == 201
+        created = await http.post(stack.gateway + "/registry/v1/registrations", json=body, headers=mip)
+        assert created.status_code == 201, created.text
+        ids.append(created.json()["id"])
+    residents = await record_keys(backend, ids)
 
     at_risk = stack.gateway + f"/housing/v1/at-risk?municipalityCode={HOOGEVEEN}"
     listed = stack.gateway + f"/housing/v1/housing-locations?atRisk=true&municipalityCode={HOOGEVEEN}"
@@ -70,16 +74,24 @@ async def test_a_suspended_landlord_puts_its_locations_at_risk_until_granted_aga
     assert report is not None, "the suspension never reached the housing service"
     assert [i["id"] for i in report["items"]] == [location["id"]]
     item = report["items"][0]
-    assert item["beds"] == 12 and item["residentsAffected"] == {"count": 3, "suppressed": False}
+    assert item["beds"] == 12 and item["residentsAffected"] == {"count": 3, "exact": True}
     assert item["risks"][0]["reason"] == "suspended" and item["risks"][0]["scheme"] == "snf-housing"
     assert item["risks"][0]["certificateId"] == certificate["id"] and item["risks"][0]["eventId"]
-    assert report["residentsAffected"]["count"] == 3 and report["beds"] == 12 and report["stale"] is False
+    assert report["residentsAffected"] == {"count": 3, "exact": True}  # the only municipality in it: its own
+    assert report["municipalities"] == [
+        {"municipalityCode": HOOGEVEEN, "locations": 1, "beds": 12, "residentsAffected": {"count": 3, "exact": True}}
+    ]
+    assert report["beds"] == 12 and report["stale"] is False
+    assert report["disclosureControl"] == {"method": "cell-key", "threshold": 5, "maximumDeviation": 2}
     page = (await http.get(listed, headers=own)).json()
     assert [i["id"] for i in page["items"]] == [location["id"]] and page["items"][0]["atRisk"] is True
-    # Outside the municipality, three residents is a small count.
+    # Outside the municipality the three residents go through the ptable with their records' keys: 0 or 5.
     outside = (await http.get(at_risk, headers=province)).json()
-    assert outside["items"][0]["residentsAffected"] == {"count": None, "suppressed": True}
-    assert outside["residentsAffected"]["suppressed"] is True
+    perturbed = {"count": TABLE.published(3, cell_key(residents)), "exact": False}
+    assert perturbed["count"] in (0, TABLE.threshold)
+    assert outside["items"][0]["residentsAffected"] == perturbed
+    assert outside["municipalities"][0]["residentsAffected"] == perturbed  # the same records: the same cell
+    assert outside["residentsAffected"] == perturbed
 
     granted = await nau.post(
         f"/v1/certificates/{certificate['id']}/status-changes", {"status": "granted", "reason": "ok"}
@@ -173,3 +185,76 @@ def test_the_gateway_client_tells_a_refused_cursor_from_other_400s():
     other = httpx.Response(400, json={"status": 400, "invalidParams": [{"name": "limit", "reason": "too big"}]})
     assert _names_param(refused, "after") and not _names_param(other, "after")
     assert not _names_param(httpx.Response(400, text="not json"), "after")
+
+
+async def test_residents_affected_in_a_region_are_unions_of_cells(stack, http, backend):
+    """Two municipalities of a region, one landlord: each location and municipality is a cell exact for its
+    own municipality; the region's total is the union of both, exact for neither (it concerns two)."""
+    first, second = "GM1680", "GM1681"  # Aa en Hunze, Borger-Odoorn; the locations and their residents are new
+    region = f"test-{uuid.uuid4().hex[:10]}"
+    database = Database(backend.urls["housing"])
+    try:
+        async with database.sessionmaker() as session, session.begin():
+            session.add(Region(code=region, name="Test region", kind="region", lagging_factor=0.8))
+            await session.flush()
+            session.add_all(RegionMember(region_code=region, municipality_code=m) for m in (first, second))
+    finally:
+        await database.dispose()
+    tokens = {
+        m: auth(await stack.client_token(http, org_type="municipality", scopes=WRITER, municipality_code=m))
+        for m in (first, second)
+    }
+    nau = await certifier(stack, http, stack.gateway + "/certification")
+    certificate = await make_certificate(nau, "granted", scheme="snf-housing")
+    mip = auth(await stack.client_token(http, org_type="information-point", scopes=("registry:write",)))
+    keys: dict[str, list[int]] = {}
+    for municipality, people in ((first, 3), (second, 4)):
+        body = make_location(landlordKvkNumber=certificate["kvkNumber"], status="operational", beds=10)
+        created = await http.post(
+            stack.gateway + "/housing/v1/housing-locations", json=body, headers=tokens[municipality]
+        )
+        assert created.status_code == 201, created.text
+        ids = []
+        for _ in range(people):
+            registration = make_registration(
+                **{"residence.municipalityCode": municipality, "work.municipalityCode": municipality}
+            )
+            registration["residence"]["housingLocationId"] = body["id"]
+            response = await http.post(stack.gateway + "/registry/v1/registrations", json=registration, headers=mip)
+            assert response.status_code == 201, response.text
+            ids.append(response.json()["id"])
+        keys[municipality] = await record_keys(backend, ids)
+    suspended = await nau.post(
+        f"/v1/certificates/{certificate['id']}/status-changes", {"status": "suspended", "reason": "x"}
+    )
+    assert suspended.status_code == 201, suspended.text
+    url = stack.gateway + f"/housing/v1/at-risk?regionCode={region}"
+
+    async def both_listed() -> Any:
+        body = (await http.get(url, headers=tokens[first])).json()
+        return body if len(body["items"]) == 2 else None
+
+    report = await eventually(both_listed)
+    assert report is not None, "the suspension never reached the housing service"
+
+    def cell(municipality: str, viewer: str | None) -> dict[str, Any]:
+        n, key = len(keys[municipality]), cell_key(keys[municipality])
+        return (
+            {"count": n, "exact": True}
+            if municipality == viewer
+            else {"count": TABLE.published(n, key), "exact": False}
+        )
+
+    everybody = keys[first] + keys[second]
+    total = {"count": TABLE.published(len(everybody), cell_key(everybody)), "exact": False}
+    province = auth(await stack.client_token(http, org_type="province", scopes=("housing:read",), province_code="PV22"))
+    for viewer, headers in ((first, tokens[first]), (None, province)):
+        seen = (await http.get(url, headers=headers)).json()
+        assert {i["municipalityCode"]: i["residentsAffected"] for i in seen["items"]} == {
+            m: cell(m, viewer) for m in (first, second)
+        }
+        assert {m["municipalityCode"]: m["residentsAffected"] for m in seen["municipalities"]} == {
+            m: cell(m, viewer) for m in (first, second)
+        }
+        assert seen["residentsAffected"] == total  # two municipalities in it: perturbed for both
+        assert seen["beds"] == 20 and seen["locations"] == 2

@@ -75,6 +75,43 @@ def test_chain_upgrades_downgrades_and_upgrades_again(fresh_urls, name):
     assert tables(url) == expected
 
 
+def test_existing_abuse_reports_get_random_record_keys(fresh_urls):
+    """ce0401 backfills a record key for every report filed before it (the summary's cell keys need one)."""
+    url = fresh_urls["certification"]
+    upgrade("certification", url, "ct0005")
+    ids = [str(uuid.uuid4()) for _ in range(1205)]  # more than one backfill batch
+
+    async def fill() -> None:
+        engine = create_engine(url)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(
+                    text(
+                        "INSERT INTO reports (id, municipality_code, category, description, observed_on, status,"
+                        " reporter_oin, reporter_client_id, reporter_type, created_at, updated_at, version)"
+                        " VALUES (:id, 'GM1655', 'other', 'x', '2026-11-01', 'received', '1', 'c', 'municipality',"
+                        " '2026-11-01T00:00:00+00:00', '2026-11-01T00:00:00+00:00', 1)"
+                    ),
+                    [{"id": i} for i in ids],
+                )
+        finally:
+            await engine.dispose()
+
+    async def keys() -> list[int | None]:
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as conn:
+                return [row[0] for row in await conn.execute(text("SELECT record_key FROM reports"))]
+        finally:
+            await engine.dispose()
+
+    asyncio.run(fill())
+    upgrade("certification", url)
+    found = asyncio.run(keys())
+    assert len(found) == len(ids) and all(k is not None and 0 <= k < 2**32 for k in found)
+    assert len(set(found)) > len(ids) - 3  # random 32-bit keys: collisions are all but impossible
+
+
 def test_record_keys_are_given_to_existing_registrations_and_summed_by_the_triggers(fresh_urls):
     """rg0401 on a registry with registrations: each gets a record key, the kept key sums equal a GROUP
     BY, and the replaced triggers keep them after the upgrade (ADR 0027)."""

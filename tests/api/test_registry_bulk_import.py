@@ -25,7 +25,7 @@ async def information_point(stack, http):
 
 
 def _comparable(row: dict[str, Any]) -> dict[str, Any]:
-    bookkeeping = {"id", "bsn_encrypted", "created_at", "updated_at"}
+    bookkeeping = {"id", "bsn_encrypted", "created_at", "updated_at", "record_key"}  # record_key: random per record
     return {k: v for k, v in row.items() if k not in bookkeeping}
 
 

@@ -8,8 +8,11 @@ import random
 import uuid
 from typing import Any
 
+from sqlalchemy import select
+
 from gateway.clients import NewClient, add_client
 from lmx_common.db import Database
+from services.registry.models import Registration
 
 HOUSING_SERVICE_SCOPES = ("registry:statistics", "registry:statistics-exact", "certification:read", "events:read")
 # Poll the certification feed often, so at-risk tests see events within a fraction of a second.
@@ -59,3 +62,16 @@ def make_location(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+async def record_keys(backend: Any, ids: list[str]) -> list[int]:
+    """The record keys the registry stored with these registrations (never shown through any API)."""
+    database = Database(backend.urls["registry"])
+    try:
+        async with database.sessionmaker() as session:
+            rows = await session.execute(select(Registration.record_key).where(Registration.id.in_(ids)))
+            keys = [int(k) for (k,) in rows.all()]
+    finally:
+        await database.dispose()
+    assert len(keys) == len(ids)
+    return keys

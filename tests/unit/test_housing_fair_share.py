@@ -1,10 +1,16 @@
-"""The fair-share computation against a hand computation, and what outsiders may see of it."""
+"""The fair-share computation against a hand computation and an independent one, and what each caller sees."""
 
 from __future__ import annotations
 
-import pytest
+import random
+from typing import Any
 
-from services.housing.fair_share import MemberInput, compute, publish_sum, withhold
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lmx_common.disclosure import KEY_RANGE, Disclosure, PTable, cell_key
+from services.housing.fair_share import CellKeys, MemberInput, compute, publish
 
 # Region of four: A hosts economic location E (keys A .5, B .3, C .2; D none) and F (keys B .5, D .5).
 MEMBERS = [
@@ -55,32 +61,148 @@ def test_no_obligation_means_no_fulfilment_and_nobody_lags():
     assert all(m.fulfilment is None and not m.lagging for m in result.members)
 
 
-def test_outsiders_do_not_see_small_counts_nor_recover_them_from_the_total():
+_random = random.Random(27)
+# Cell keys as the registry documents them: the sum of the record keys of the records a cell counts.
+RECORD_KEYS = {  # (work municipality, economic location or None) -> the record keys of those people
+    (m, e): [_random.randrange(KEY_RANGE) for _ in range(n)]
+    for (m, e), n in {
+        ("GMA", None): 10, ("GMA", "E"): 20, ("GMX", "E"): 7, ("GMB", None): 8,
+        ("GMC", None): 2, ("GMD", None): 6, ("GMD", "F"): 4,
+    }.items()
+}  # fmt: skip
+
+
+def registry_cells() -> tuple[CellKeys, dict[str, list[int]]]:
+    """The keys of working(m) and of (e, m), from the record keys; and the records of each pool."""
+    working = {m: cell_key(k for (w, _), keys in RECORD_KEYS.items() if w == m for k in keys) for m in CODES}
+    located: dict[str, dict[str, int]] = {}
+    for (m, e), keys in RECORD_KEYS.items():
+        if e is not None:
+            located.setdefault(e, {})[m] = cell_key(keys)
+    pools = {e: [k for (m, f), keys in RECORD_KEYS.items() if f == e and m in CODES for k in keys] for e in KEYS}
+    return CellKeys(working, located), pools
+
+
+CODES = [m.code for m in MEMBERS]
+TABLE = PTable(threshold=5)
+
+
+def test_the_registry_cells_match_the_members_counts():
+    assert {m.code: m.working for m in MEMBERS} == {
+        c: sum(len(keys) for (w, _), keys in RECORD_KEYS.items() if w == c) for c in CODES
+    }
+
+
+@pytest.mark.parametrize("viewer", [None, "GMC", "GMA"])
+def test_published_figures_are_what_the_ptable_gives_for_the_documented_keys(viewer):
+    keys, pool_records = registry_cells()
+    result = compute(MEMBERS, AT_LOCATIONS, KEYS, lagging_factor=0.8)
+    shown = publish(result, MEMBERS, KEYS, keys, Disclosure(TABLE, viewer=viewer), 0.8)
+    # pools: the union of the members' records at e, perturbed for everybody
+    pools = {e: TABLE.published(len(records), cell_key(records)) for e, records in pool_records.items()}
+    assert shown.pools == {e: (n, False) for e, n in pools.items()}
+    for row in shown.members:
+        # workingMigrants: the records working in m at no economic location of the region
+        records = RECORD_KEYS.get((row.code, None), [])
+        expected = len(records) if row.code == viewer else TABLE.published(len(records), cell_key(records))
+        assert (row.working_migrants, row.working_migrants_exact) == (expected, row.code == viewer)
+        share = sum(KEYS[e].get(row.code, 0.0) * pools[e] for e in KEYS)
+        assert row.regional_share == pytest.approx(share)
+        assert row.obligation == pytest.approx(expected + share)
+        beds = next(m.operational_beds for m in MEMBERS if m.code == row.code)
+        assert row.gap == pytest.approx(expected + share - beds)
+        assert row.fulfilment == (pytest.approx(beds / (expected + share)) if expected + share else None)
+        assert row.exact is False  # every row carries a part of a perturbed pool
+    # the total: everybody working in a member, one cell, not the sum of the rows
+    everybody = [k for (m, _), ks in RECORD_KEYS.items() if m in CODES for k in ks]
+    total = TABLE.published(len(everybody), cell_key(everybody))
+    assert (shown.obligation, shown.obligation_exact) == (total, False)
+    assert shown.gap == total - 42 and shown.fulfilment == pytest.approx(42 / total)
+    assert shown.lagging_below == pytest.approx(0.8 * 42 / total)
+    # lagging is decided on the true figures
+    assert [m.lagging for m in shown.members] == [m.lagging for m in result.members]
+
+
+def test_an_exact_caller_sees_the_computation_itself_and_a_sole_member_its_own_total():
+    keys, _ = registry_cells()
+    result = compute(MEMBERS, AT_LOCATIONS, KEYS, lagging_factor=0.8)
+    shown = publish(result, MEMBERS, KEYS, keys, Disclosure(TABLE, exact=True), 0.8)
+    for published, row in zip(shown.members, result.members, strict=True):
+        assert (published.working_migrants, published.exact) == (row.working_migrants, True)
+        assert published.obligation == pytest.approx(row.obligation)
+    assert shown.pools == {"E": (20, True), "F": (4, True)} and shown.obligation == 50 and shown.obligation_exact
+    alone = [MemberInput("GMC", "C", working=2, operational_beds=1)]
+    own = compute(alone, {}, {}, 0.8)
+    cells = CellKeys({"GMC": cell_key(RECORD_KEYS[("GMC", None)])}, {})
+    assert publish(own, alone, {}, cells, Disclosure(TABLE, viewer="GMC"), 0.8).obligation == 2
+    outside = publish(own, alone, {}, cells, Disclosure(TABLE, viewer="GMA"), 0.8)
+    assert outside.obligation in (0, 5) and not outside.obligation_exact
+
+
+def test_differencing_the_total_and_the_other_rows_gives_no_small_count_exactly():
+    """Total minus the published rows of the others was C's obligation under suppression; now it is noise."""
+    keys, _ = registry_cells()
     result = compute(MEMBERS, {"E": AT_LOCATIONS["E"]}, {"E": KEYS["E"]}, lagging_factor=0.8)
-    # obligations A 20, B 14, C 6, D 10; C works 2 (primary), the next smallest (D) goes too (secondary)
-    outsider = withhold(result, viewer=None, threshold=5)
-    assert outsider.rows == {"GMC", "GMD"} and not outsider.totals and not outsider.shares
-    # C itself sees its own row; no other row is small: nothing withheld
-    assert withhold(result, viewer="GMC", threshold=5).rows == frozenset()
-    # A sees C withheld and D with it
-    assert withhold(result, viewer="GMA", threshold=5).rows == {"GMC", "GMD"}
+    shown = publish(result, MEMBERS, {"E": KEYS["E"]}, keys, Disclosure(TABLE, viewer="GMA"), 0.8)
+    for row in shown.members:
+        assert row.working_migrants not in range(1, TABLE.threshold)
+    rows = {m.code: m for m in shown.members}
+    # what GMA can see: its own exactly; C's 2 working migrants are 0 or 5, never 2
+    assert rows["GMA"].working_migrants_exact and rows["GMC"].working_migrants in (0, TABLE.threshold)
 
 
-def test_a_small_pool_withholds_every_share_and_the_rows_that_carry_one():
-    result = compute(MEMBERS, AT_LOCATIONS, KEYS, lagging_factor=0.8)  # pool F is 4
-    pooled = withhold(result, viewer="GMA", threshold=5)
-    assert pooled.shares and pooled.rows == {"GMA", "GMB", "GMC", "GMD"}
-    assert withhold(result, viewer=None, threshold=1).rows == frozenset()
+def recompute(
+    members: list[MemberInput], at: dict[str, dict[str, int]], shares: dict[str, dict[str, float]], factor: float
+) -> dict[str, Any]:
+    """The fair share by its definition in docs/housing.md, written out again without ``compute``."""
+    member_codes = [m.code for m in members]
+    pool = {e: sum(n for m, n in at.get(e, {}).items() if m in member_codes) for e in shares}
+    out: dict[str, Any] = {"pools": pool, "rows": {}}
+    total_obligation, total_beds = 0.0, 0
+    for m in members:
+        outside = m.working - sum(at.get(e, {}).get(m.code, 0) for e in shares)
+        share = 0.0
+        for e in shares:
+            share += shares[e].get(m.code, 0.0) * pool[e]
+        out["rows"][m.code] = [outside, share, outside + share, outside + share - m.operational_beds]
+        total_obligation += outside + share
+        total_beds += m.operational_beds
+    regional = total_beds / total_obligation if total_obligation else None
+    for m in members:
+        row = out["rows"][m.code]
+        fulfilment = m.operational_beds / row[2] if row[2] else None
+        below = factor * regional if regional is not None else None
+        row += [fulfilment, fulfilment is not None and below is not None and fulfilment < below - 1e-9]
+    out["total"] = total_obligation
+    return out
 
 
-def test_a_single_withheld_row_without_a_partner_withholds_the_totals():
-    result = compute([MemberInput("GMA", "A", 3, 1), MemberInput("GMB", "B", 40, 20)], {}, {}, 0.8)
-    assert withhold(result, viewer="GMB", threshold=5).totals
-
-
-def test_publish_sum():
-    assert publish_sum([(10, False), (7, False)], 5) == (17, False)
-    assert publish_sum([(10, False), (3, True)], 5) == (13, True)  # one withheld part
-    assert publish_sum([(3, True), (2, True), (9, False)], 5) == (14, False)
-    assert publish_sum([(2, True), (1, True)], 5) == (3, True)  # small itself
-    assert publish_sum([], 5) == (0, False)
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 60), st.integers(0, 60)), min_size=1, max_size=6),
+    st.lists(st.lists(st.integers(0, 20), min_size=7, max_size=7), max_size=3),
+    st.lists(st.lists(st.integers(0, 10), min_size=6, max_size=6), max_size=3),
+    st.floats(0.1, 1.5),
+)
+def test_an_independent_recomputation_from_exact_counts_equals_compute(sizes, located, weights, factor):
+    members = [
+        MemberInput(f"GM{i:04d}", f"M{i}", working=w + sum(loc[i] for loc in located), operational_beds=b)
+        for i, (w, b) in enumerate(sizes)
+    ]
+    # counts at each economic location per work municipality; index 6 lies outside the region
+    at = {
+        f"E{j}": {f"GM{i:04d}": loc[i] for i in range(len(sizes))} | {"GM9999": loc[6]} for j, loc in enumerate(located)
+    }
+    shares: dict[str, dict[str, float]] = {}
+    for j, w in enumerate(weights[: len(located)]):
+        total = sum(w[: len(sizes)]) or 1
+        shares[f"E{j}"] = {f"GM{i:04d}": (w[i] if sum(w[: len(sizes)]) else i == 0) / total for i in range(len(sizes))}
+    expected = recompute(members, at, shares, factor)
+    result = compute(members, at, shares, factor)
+    assert result.pools == expected["pools"]
+    assert result.obligation == pytest.approx(expected["total"])
+    for row in result.members:
+        outside, share, obligation, gap, fulfilment, lagging = expected["rows"][row.code]
+        assert (row.working_migrants, row.lagging) == (outside, lagging)
+        assert [row.regional_share, row.obligation, row.gap] == pytest.approx([share, obligation, gap])
+        assert row.fulfilment == (None if fulfilment is None else pytest.approx(fulfilment))
