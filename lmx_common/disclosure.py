@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import BaseModel, Field, model_validator
 
 from lmx_common.schemas import CamelModel
 
@@ -155,6 +155,25 @@ def _cumulative(row: dict[int, float]) -> tuple[tuple[int, ...], tuple[int, ...]
         values.append(value)
         bounds.append(min(KEY_RANGE, round(running * KEY_RANGE)))
     return tuple(values), tuple(bounds[:-1])
+
+
+class DisclosureSettings(BaseModel):
+    """Mixin for a service's settings: the ptable's parameters (``<P>_DISCLOSURE_THRESHOLD``,
+    ``_MAX_DEVIATION``, ``_VARIANCE``). Every service that publishes counts must use the same values:
+    the housing service derives its figures from the registry's cells and perturbs them like the
+    registry (docs/privacy.md)."""
+
+    disclosure_threshold: int = Field(default=DEFAULT_THRESHOLD, ge=1)
+    disclosure_max_deviation: int = Field(default=DEFAULT_MAX_DEVIATION, ge=1)
+    disclosure_variance: float = Field(default=DEFAULT_VARIANCE, gt=0)
+
+    @model_validator(mode="after")
+    def _valid_ptable(self) -> DisclosureSettings:
+        self.ptable()  # a ValueError here names the parameter out of range
+        return self
+
+    def ptable(self) -> PTable:
+        return ptable(self.disclosure_threshold, self.disclosure_max_deviation, self.disclosure_variance)
 
 
 class DisclosureControl(CamelModel):

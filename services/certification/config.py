@@ -1,5 +1,6 @@
 from pydantic_settings import SettingsConfigDict
 
+from lmx_common.disclosure import DisclosureSettings
 from lmx_common.events import EventSettings
 from lmx_common.settings import ServiceSettings
 from lmx_common.version import API_VERSION
@@ -7,11 +8,9 @@ from lmx_common.version import API_VERSION
 VERSION = API_VERSION  # one version for all four components (lmx_common/version.py)
 
 
-class CertificationSettings(EventSettings, ServiceSettings):
+class CertificationSettings(EventSettings, DisclosureSettings, ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="CERTIFICATION_", extra="ignore", frozen=True)
 
     database_url: str = "sqlite+aiosqlite:///var/certification.db"
     # How often the scheduled job turns granted certificates past their last day into expired.
     expiry_interval_seconds: float = 3600.0
-    # Counts in report summaries go through the cell-key method (lmx_common/disclosure.py) with this threshold.
-    disclosure_threshold: int = 5

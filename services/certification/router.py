@@ -202,7 +202,7 @@ async def report_summary(
     kvk_number: KvkPath, caller: SummaryReaderDep, session: SessionDep, settings: SettingsDep
 ) -> ReportSummary:
     summary = await service.report_summary(session, kvk_number)
-    view = service.summary_disclosure(caller, settings.disclosure_threshold)
+    view = service.summary_disclosure(caller, settings.ptable())
 
     def shown(cell: tuple[int, int]) -> DisclosedCount:
         count, exact = view.value(*cell)

@@ -16,7 +16,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from lmx_common import problems
 from lmx_common.auth import OrganisationType, Principal
-from lmx_common.disclosure import Disclosure, cell_key, new_record_key, ptable
+from lmx_common.disclosure import Disclosure, PTable, cell_key, new_record_key
 from lmx_common.etag import check_if_match
 from lmx_common.events import publish
 from lmx_common.problems import InvalidParam
@@ -400,8 +400,8 @@ async def report_summary(session: AsyncSession, kvk_number: str) -> Summary:
     return Summary(total, open_, by_category, by_status)
 
 
-def summary_disclosure(principal: Principal, threshold: int) -> Disclosure:
+def summary_disclosure(principal: Principal, table: PTable) -> Disclosure:
     """Exact for those who may read every report about an organisation themselves (the inspectorate and
     certifiers, SEES_ALL_REPORTS); perturbed by the cell-key method for every other caller, including a
     municipality, which sees only some of them (its own and those it filed)."""
-    return Disclosure(ptable(threshold), exact=principal.organisation_type in SEES_ALL_REPORTS)
+    return Disclosure(table, exact=principal.organisation_type in SEES_ALL_REPORTS)

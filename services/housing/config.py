@@ -1,12 +1,13 @@
 from pydantic_settings import SettingsConfigDict
 
+from lmx_common.disclosure import DisclosureSettings
 from lmx_common.settings import ServiceSettings
 from lmx_common.version import API_VERSION
 
 VERSION = API_VERSION  # one version for all four components (lmx_common/version.py)
 
 
-class HousingSettings(ServiceSettings):
+class HousingSettings(DisclosureSettings, ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="HOUSING_", extra="ignore", frozen=True)
 
     database_url: str = "sqlite+aiosqlite:///var/housing.db"
@@ -20,10 +21,6 @@ class HousingSettings(ServiceSettings):
     upstream_read_timeout_seconds: float = 5.0
     # Renew the access token this many seconds before it expires.
     token_refresh_margin_seconds: float = 30.0
-    # Counts the housing service publishes go through the cell-key method (lmx_common/disclosure.py) with
-    # this threshold: no perturbed count lies in 1..threshold-1. Must equal the registry's threshold,
-    # as the figures are derived from the registry's cells and must be perturbed like them.
-    disclosure_threshold: int = 5
     # Certification events: how often the feed is polled (0 = no consumer), events per page.
     event_poll_seconds: float = 2.0
     event_page_size: int = 100

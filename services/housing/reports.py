@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lmx_common.auth import OrganisationType, Principal
-from lmx_common.disclosure import Disclosure, cell_key, ptable
+from lmx_common.disclosure import Disclosure, PTable, cell_key
 from services.housing import errors, repository
 from services.housing.clients import GatewayClient
 from services.housing.fair_share import CellKeys, MemberInput, compute, publish
@@ -34,10 +34,10 @@ def viewer_of(principal: Principal) -> str | None:
     return None
 
 
-def disclosure_for(principal: Principal, threshold: int) -> Disclosure:
+def disclosure_for(principal: Principal, table: PTable) -> Disclosure:
     """The caller's view: its own municipality's counts exactly, every other count through the ptable
     (the registry's parameters, so that a figure derived here is perturbed like the registry's cells)."""
-    return Disclosure(ptable(threshold), viewer=viewer_of(principal))
+    return Disclosure(table, viewer=viewer_of(principal))
 
 
 def _count(view: Disclosure, cell: tuple[int, int], concerns: str | None) -> DisclosedCount:
@@ -58,7 +58,7 @@ def _round(value: float | None, digits: int) -> float | None:
 
 
 async def fair_share(
-    session: AsyncSession, gateway: GatewayClient, region: Region, principal: Principal, threshold: int
+    session: AsyncSession, gateway: GatewayClient, region: Region, principal: Principal, table: PTable
 ) -> FairShareReport:
     members = await repository.members(session, region.code)
     codes = [m.code for m in members]
@@ -87,7 +87,7 @@ async def fair_share(
         working={m: key for m, (_, key) in figures.working.items()},
         at_locations={e: {m: key for m, (_, key) in cells.items()} for e, cells in figures.at_locations.items()},
     )
-    view = disclosure_for(principal, threshold)
+    view = disclosure_for(principal, table)
     shown = publish(result, inputs, shares, keys, view, region.lagging_factor)
     items = []
     for row, published in zip(result.members, shown.members, strict=True):
@@ -139,7 +139,7 @@ async def at_risk(
     gateway: GatewayClient,
     locations: Sequence[HousingLocation],
     principal: Principal,
-    threshold: int,
+    table: PTable,
     schemes: Sequence[str],
     municipality_code: str | None,
     region_code: str | None,
@@ -148,7 +148,7 @@ async def at_risk(
     municipality's is the union of its locations (keys add); the report's the union of all of them."""
     risks = await repository.risks_of(session, [loc.landlord_kvk_number for loc in locations], schemes)
     residents = await resident_figures(session, gateway, [loc.id for loc in locations])
-    view = disclosure_for(principal, threshold)
+    view = disclosure_for(principal, table)
 
     items = []
     per_municipality: dict[str, list[tuple[HousingLocation, tuple[int, int]]]] = {}

@@ -108,7 +108,7 @@ async def get_fair_share(
     region = await repository.region(session, code)
     if region is None or (province_code is not None and region.kind != "province"):
         raise ProblemError(404, f"No region {code}.", slug="not-found")
-    report = await reports.fair_share(session, gateway, region, principal, settings.disclosure_threshold)
+    report = await reports.fair_share(session, gateway, region, principal, settings.ptable())
     headers = {"Cache-Control": "no-store"}
     if report.stale:
         headers["Warning"] = '110 - "Response is stale: the registry could not be reached"'
@@ -145,7 +145,7 @@ async def get_at_risk(
         gateway,
         locations,
         principal,
-        settings.disclosure_threshold,
+        settings.ptable(),
         settings.at_risk_schemes,
         municipality_code,
         region_code,

@@ -1,7 +1,7 @@
-from pydantic import Field, model_validator
+from pydantic import model_validator
 from pydantic_settings import SettingsConfigDict
 
-from lmx_common.disclosure import PTable, ptable
+from lmx_common.disclosure import DisclosureSettings
 from lmx_common.events import EventSettings
 from lmx_common.settings import ServiceSettings, weak_secrets
 from lmx_common.version import API_VERSION
@@ -14,7 +14,7 @@ VERSION = API_VERSION  # one version for all four components (lmx_common/version
 MAX_BULK_BODY_BYTES = 32 * 1024 * 1024
 
 
-class RegistrySettings(AuditSettings, EventSettings, ServiceSettings):
+class RegistrySettings(AuditSettings, EventSettings, DisclosureSettings, ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="REGISTRY_", extra="ignore", frozen=True)
 
     database_url: str = "sqlite+aiosqlite:///var/registry.db"
@@ -31,9 +31,6 @@ class RegistrySettings(AuditSettings, EventSettings, ServiceSettings):
     # caller outside the municipality concerned; counts move by at most max_deviation (the ptable's
     # variance below). The housing service's HOUSING_DISCLOSURE_* must be the same. Anonymised
     # registrations are k-anonymous with k = this threshold (retention.py).
-    disclosure_threshold: int = Field(default=5, ge=1)
-    disclosure_max_deviation: int = Field(default=2, ge=1)
-    disclosure_variance: float = Field(default=1.0, gt=0)
     # Departed registrations are anonymised this many days after the departure date.
     retention_days: int = 730
     # Active registrations are anonymised this many days after their expected end date.
@@ -67,14 +64,6 @@ class RegistrySettings(AuditSettings, EventSettings, ServiceSettings):
             if problems:
                 raise ValueError("refusing to start in production with weak keys: " + "; ".join(problems))
         return self
-
-    @model_validator(mode="after")
-    def _valid_ptable(self) -> "RegistrySettings":
-        self.ptable()  # a ValueError here names the parameter out of range
-        return self
-
-    def ptable(self) -> PTable:
-        return ptable(self.disclosure_threshold, self.disclosure_max_deviation, self.disclosure_variance)
 
     def vault(self) -> BsnVault:
         """The BSN's keys: the current ones, and the previous ones while a rotation runs."""
