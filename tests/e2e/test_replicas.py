@@ -472,7 +472,6 @@ async def test_a_replica_killed_mid_delivery_loses_nothing_and_repeats_only_its_
                 cut = await eventually(victim_in_flight, timeout=20, interval=0.02)
                 os.kill(third.pid, signal.SIGKILL)
                 third.wait(timeout=10)
-                killed_at = time.monotonic()
                 events = {
                     r["id"]
                     for r in await rows(
@@ -491,7 +490,6 @@ async def test_a_replica_killed_mid_delivery_loses_nothing_and_repeats_only_its_
                 # had claimed and not recorded; what it had in flight is certainly sent again.
                 assert cut <= twice, (cut, twice)
                 assert all(counts[event] == 2 for event in twice), counts
-                assert time.monotonic() - killed_at >= LEASE - 0.5 or not twice
                 states = await rows(
                     certification_db,
                     "SELECT status, count(*) AS n FROM event_deliveries WHERE subscription_id = :s GROUP BY status",
