@@ -378,7 +378,7 @@ def up(
     ] = None,
 ) -> None:
     """Migrate, load reference data, make keys and demo clients, then run the whole stack until Ctrl-C."""
-    from lmx_cli.stack import run_stack
+    from lmx_cli.stack import lane_ports, run_stack
 
     environment = dict(os.environ)
     if replicas > 1:
@@ -393,6 +393,16 @@ def up(
             raise typer.Exit(2)
     if redis_url:
         environment["GATEWAY_REDIS_URL"] = redis_url
+    ports = {
+        "gateway": gateway_port,
+        "registry": registry_port,
+        "certification": certification_port,
+        "housing": housing_port,
+    }
+    every = [port for replica in range(1, replicas + 1) for port in lane_ports(ports, replica, port_step).values()]
+    if len(set(every)) != len(every):
+        console.print("[red]two processes would share a port: choose another --port-step[/red]")
+        raise typer.Exit(2)
     migrate(None)
     reference_load()
     keys_ensure()
@@ -403,12 +413,6 @@ def up(
     if demo:
         credentials = ensure_demo_clients()
         demo_data()
-    ports = {
-        "gateway": gateway_port,
-        "registry": registry_port,
-        "certification": certification_port,
-        "housing": housing_port,
-    }
     raise typer.Exit(run_stack(host, ports, credentials, environment, replicas=replicas, port_step=port_step))
 
 

@@ -57,4 +57,9 @@ def test_several_replicas_refuse_sqlite_and_in_memory_rate_limits(sqlite_workdir
     result = runner.invoke(app, ["up", "--replicas", "2"])
     assert result.exit_code == 2, result.output
     assert "--replicas needs Redis for the rate limits" in result.output
+    result = runner.invoke(
+        app, ["up", "--replicas", "2", "--redis-url", "redis://127.0.0.1:6379/0", "--port-step", "2"]
+    )
+    assert result.exit_code == 2, result.output  # lane 2's gateway would be lane 1's certification
+    assert "two processes would share a port" in result.output
     assert not (sqlite_workdir / "var").exists()  # refused before migrating or starting anything
