@@ -9,6 +9,7 @@ import asyncio
 import json
 import os
 import random
+import secrets as secrets_module
 import signal
 import socket
 import subprocess
@@ -27,7 +28,11 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from gateway.clients import NewClient, add_client
+from lmx_cli.demo import DEMO_CLIENTS
 from lmx_common.db import Database
+from services.registry.audit import AuditKey, verify
+from services.registry.audit_settings import AuditSettings
 from tests.conftest import create_postgres_databases, drop_postgres_databases, require_postgres
 from tests.support.certification import Api, make_certificate
 from tests.support.db import rows, scalar
@@ -43,6 +48,8 @@ COMPONENTS = ("gateway", "registry", "certification", "housing")
 REPLICAS = 2
 PORT_STEP = 1000
 REDIS_URL = os.environ.get("LMX_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+DEMO = {client.client_id: client for client in DEMO_CLIENTS}
+CLIENTS = ("halderberge", "nau-certifier", "housing-service")
 RATE = 120  # per client and minute, over all gateways together
 LEASE = 3.0  # seconds a claimed delivery stays with its replica
 
@@ -124,9 +131,13 @@ def replicated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replicated]
         k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "REGISTRY_", "CERTIFICATION_", "HOUSING_"))
     }
     env |= {f"{component.upper()}_DATABASE_URL": url for component, url in urls.items()} | JOB_SETTINGS
+    # No demo data (it takes most of a minute to load); the clients the tests use, added below. The
+    # housing service's credentials are given now: its feed consumer authenticates once they exist.
+    secrets = {client_id: secrets_module.token_urlsafe(32) for client_id in CLIENTS}
+    env |= {"HOUSING_CLIENT_ID": "housing-service", "HOUSING_CLIENT_SECRET": secrets["housing-service"]}
     ports = _base_ports()
     log = workdir / "stack.log"
-    args = [LMX, "up", f"--replicas={REPLICAS}", f"--port-step={PORT_STEP}", f"--redis-url={REDIS_URL}"]
+    args = [LMX, "up", "--no-demo", f"--replicas={REPLICAS}", f"--port-step={PORT_STEP}", f"--redis-url={REDIS_URL}"]
     args += [f"--{name}-port={port}" for name, port in ports.items()]
     with log.open("wb") as out:
         process = subprocess.Popen(args, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -136,6 +147,7 @@ def replicated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replicated]
             assert process.poll() is None, f"lmx up exited with {process.returncode}:\n{log.read_text()[-4000:]}"
             assert time.monotonic() < deadline, f"not ready in time:\n{log.read_text()[-4000:]}"
             time.sleep(0.3)
+        asyncio.run(_add_clients(urls["gateway"], {c: (DEMO[c], secret) for c, secret in secrets.items()}))
         state = json.loads((workdir / "var" / "stack.json").read_text())
         lanes = [
             {name: f"http://127.0.0.1:{port + PORT_STEP * r}" for name, port in ports.items()} for r in range(REPLICAS)
@@ -144,7 +156,7 @@ def replicated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replicated]
             urls,
             lanes,
             {key: int(value["pid"]) for key, value in state.items()},
-            json.loads((workdir / "var" / "demo-clients.json").read_text()),
+            {client_id: {"clientSecret": secret} for client_id, secret in secrets.items()},
             log,
             env,
         )
@@ -156,6 +168,16 @@ def replicated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replicated]
             process.kill()
             process.wait()
         drop_postgres_databases(urls)
+
+
+async def _add_clients(url: str, clients: dict[str, tuple[NewClient, str]]) -> None:
+    database = Database(url)
+    try:
+        async with database.sessionmaker() as session, session.begin():
+            for new, secret in clients.values():
+                await add_client(session, new, with_secret=True, given_secret=secret)
+    finally:
+        await database.dispose()
 
 
 async def _token(http: httpx.AsyncClient, stack: Replicated, client_id: str, secret: str | None = None) -> str:
@@ -382,11 +404,15 @@ async def test_expiry_retention_sealing_and_the_feed_consumer_act_once(replicate
         registry_db, "SELECT count(*) AS n, count(DISTINCT seq) AS distinct_seq FROM processing_log_checkpoints"
     )
     assert checkpoints["n"] == checkpoints["distinct_seq"] >= 1
-    # The chain verifies (the CLI reads the registry database).
-    verified = subprocess.run(
-        [LMX, "audit", "verify"], env=stack.env, capture_output=True, text=True, timeout=60, check=False
-    )
-    assert verified.returncode == 0, verified.stdout + verified.stderr
+    # The chain and every checkpoint verify (the stack runs with the default audit signing key).
+    key = AuditKey.from_setting(AuditSettings.model_fields["audit_signing_key"].default)
+    database = Database(registry_db)
+    try:
+        async with database.sessionmaker() as session:
+            verification = await verify(session, key)
+    finally:
+        await database.dispose()
+    assert verification.ok and verification.records == chain["n"] and verification.unsealed == 0, verification
 
     # The housing feed consumer: every certification event applied, each once (the replicas' log
     # records of what they applied add up to the events, no more).
@@ -508,19 +534,8 @@ async def test_the_rate_limit_holds_across_gateway_replicas(replicated):
     stack = replicated
     client_id = f"rate-{uuid.uuid4().hex[:12]}"  # a bucket of its own in the shared Redis
     secret = uuid.uuid4().hex + uuid.uuid4().hex
-    added = subprocess.run(
-        [
-            *(LMX, "clients", "add", client_id, "--name", "Rate test", "--oin", "00000099000000000777"),
-            *("--type", "municipality", "--scopes", "registry:read", "--municipality", "GM1655"),
-            *("--secret-env", "RATE_TEST_SECRET"),
-        ],
-        env=stack.env | {"RATE_TEST_SECRET": secret},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert added.returncode == 0, added.stdout + added.stderr
+    new = NewClient(client_id, "Rate test", "00000099000000000777", "municipality", ("registry:read",), "GM1655")
+    await _add_clients(stack.urls["gateway"], {client_id: (new, secret)})
     async with httpx.AsyncClient(timeout=15) as http:
         token = await _token(http, stack, client_id, secret)
         limit = asyncio.Semaphore(8)
