@@ -51,7 +51,7 @@ REDIS_URL = os.environ.get("LMX_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 DEMO = {client.client_id: client for client in DEMO_CLIENTS}
 CLIENTS = ("halderberge", "nau-certifier", "housing-service")
 RATE = 120  # per client and minute, over all gateways together
-LEASE = 3.0  # seconds a claimed delivery stays with its replica
+LEASE = 5.0  # seconds a claimed delivery stays with its replica
 
 # Small intervals: every job runs several times a second in every replica, so replicas overlap.
 JOB_SETTINGS = {
