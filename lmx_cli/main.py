@@ -363,10 +363,46 @@ def up(
     certification_port: Annotated[int, typer.Option(envvar="LMX_CERTIFICATION_PORT")] = 8002,
     housing_port: Annotated[int, typer.Option(envvar="LMX_HOUSING_PORT")] = 8003,
     demo: Annotated[bool, typer.Option(help="Create demo clients and data")] = True,
+    replicas: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Processes of each component (more than 1: PostgreSQL databases and Redis for the rate limits)",
+        ),
+    ] = 1,
+    port_step: Annotated[
+        int, typer.Option(min=1, help="With --replicas: replica r listens on each port + (r-1) x this")
+    ] = 10,
+    redis_url: Annotated[
+        str | None, typer.Option(envvar="GATEWAY_REDIS_URL", help="Redis for the gateway's rate limits")
+    ] = None,
 ) -> None:
     """Migrate, load reference data, make keys and demo clients, then run the whole stack until Ctrl-C."""
-    from lmx_cli.stack import run_stack
+    from lmx_cli.stack import lane_ports, run_stack
 
+    environment = dict(os.environ)
+    if replicas > 1:
+        # Several processes on one SQLite file would each run every job with no lock between them,
+        # and in-memory rate limits would allow N times the rate (ADR 0031).
+        sqlite = sorted(name for name, url in database_urls().items() if not url.startswith("postgresql"))
+        if sqlite:
+            console.print(f"[red]--replicas needs PostgreSQL; on SQLite: {', '.join(sqlite)}[/red]")
+            raise typer.Exit(2)
+        if not redis_url:
+            console.print("[red]--replicas needs Redis for the rate limits: --redis-url or GATEWAY_REDIS_URL[/red]")
+            raise typer.Exit(2)
+    if redis_url:
+        environment["GATEWAY_REDIS_URL"] = redis_url
+    ports = {
+        "gateway": gateway_port,
+        "registry": registry_port,
+        "certification": certification_port,
+        "housing": housing_port,
+    }
+    every = [port for replica in range(1, replicas + 1) for port in lane_ports(ports, replica, port_step).values()]
+    if len(set(every)) != len(every):
+        console.print("[red]two processes would share a port: choose another --port-step[/red]")
+        raise typer.Exit(2)
     migrate(None)
     reference_load()
     keys_ensure()
@@ -377,13 +413,7 @@ def up(
     if demo:
         credentials = ensure_demo_clients()
         demo_data()
-    ports = {
-        "gateway": gateway_port,
-        "registry": registry_port,
-        "certification": certification_port,
-        "housing": housing_port,
-    }
-    raise typer.Exit(run_stack(host, ports, credentials, dict(os.environ)))
+    raise typer.Exit(run_stack(host, ports, credentials, environment, replicas=replicas, port_step=port_step))
 
 
 if __name__ == "__main__":

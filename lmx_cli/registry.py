@@ -176,7 +176,7 @@ def anonymise(
         database = Database(settings.database_url)
         secure_delete(database)
         try:
-            return await run_once(database, settings, retention_days)
+            return await run_once(database, settings, retention_days, wait=True)
         finally:
             await database.dispose()
 

@@ -1,4 +1,11 @@
-"""Start the gateway and the three services as processes, wait until ready, stop them on Ctrl-C."""
+"""Start the gateway and the three services as processes, wait until ready, stop them on Ctrl-C.
+
+``replicas`` > 1 starts that many processes of each, in lanes: lane r (1..N) listens on each base
+port + (r-1) x ``port_step``, its gateway forwards to lane r's services and lane r's housing calls
+lane r's gateway. Every lane shares the databases, the signing keys, the token issuer (lane 1's
+gateway URL) and, for the rate limits, Redis: what a load balancer in front of N copies of each
+component gives (docs/operations.md, "Several replicas"; ADR 0031).
+"""
 
 from __future__ import annotations
 
@@ -60,6 +67,28 @@ def unreachable(gateway: str, exc: Exception) -> str:
     return f"cannot reach the gateway at {gateway} ({reason}); start it with `lmx up`, or name another with --gateway"
 
 
+def lane_ports(ports: dict[str, int], replica: int, port_step: int) -> dict[str, int]:
+    """The ports of lane ``replica`` (1-based): lane 1 has the base ports."""
+    return {name: port + (replica - 1) * port_step for name, port in ports.items()}
+
+
+def _lane_environment(
+    host: str, ports: dict[str, int], credentials: dict[str, dict[str, Any]], base: dict[str, str], issuer: str
+) -> dict[str, str]:
+    """A lane's environment: its own upstreams and gateway, the shared issuer."""
+    env = _environment(host, ports, credentials, base | {"GATEWAY_ISSUER": base.get("GATEWAY_ISSUER", issuer)})
+    gateway = f"http://{host}:{ports['gateway']}"
+    for service in ("registry", "certification", "housing"):
+        env[f"GATEWAY_{service.upper()}_URL"] = base.get(f"GATEWAY_{service.upper()}_URL") or (
+            f"http://{host}:{ports[service]}"
+        )
+        env[f"{service.upper()}_JWKS_URL"] = base.get(f"{service.upper()}_JWKS_URL") or (
+            gateway + "/.well-known/jwks.json"
+        )
+    env["HOUSING_GATEWAY_URL"] = base.get("HOUSING_GATEWAY_URL") or gateway
+    return env
+
+
 def _environment(
     host: str, ports: dict[str, int], credentials: dict[str, dict[str, Any]], base: dict[str, str]
 ) -> dict[str, str]:
@@ -109,11 +138,27 @@ def _stop(processes: dict[str, subprocess.Popen[bytes]]) -> None:
             process.wait()
 
 
+def _serve(target: str, host: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+        [sys.executable, "-m", "uvicorn", target, "--factory", "--host", host, "--port", str(port), *UVICORN_ARGS],
+        env=env,
+        start_new_session=True,  # Ctrl-C reaches us; we stop the children in order
+    )
+
+
 def run_stack(
-    host: str, ports: dict[str, int], credentials: dict[str, dict[str, Any]], base_env: dict[str, str]
+    host: str,
+    ports: dict[str, int],
+    credentials: dict[str, dict[str, Any]],
+    base_env: dict[str, str],
+    *,
+    replicas: int = 1,
+    port_step: int = 10,
 ) -> int:
-    env = _environment(host, ports, credentials, base_env)
+    issuer = f"http://{host}:{ports['gateway']}"
+    lanes = [lane_ports(ports, replica, port_step) for replica in range(1, replicas + 1)]
     processes: dict[str, subprocess.Popen[bytes]] = {}
+    where: dict[str, int] = {}
     stopping = False
 
     def on_signal(_signum: int, _frame: Any) -> None:
@@ -123,37 +168,29 @@ def run_stack(
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        for name, target in APPS.items():
-            processes[name] = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    target,
-                    "--factory",
-                    "--host",
-                    host,
-                    "--port",
-                    str(ports[name]),
-                    *UVICORN_ARGS,
-                ],
-                env=env,
-                start_new_session=True,  # Ctrl-C reaches us; we stop the children in order
-            )
+        for replica, lane in enumerate(lanes, start=1):
+            env = _lane_environment(host, lane, credentials, base_env, issuer)
+            for name, target in APPS.items():
+                # Lane 1 keeps the plain names (var/stack.json, the bench); lane r is "<name>-<r>".
+                key = name if replica == 1 else f"{name}-{replica}"
+                processes[key] = _serve(target, host, lane[name], env)
+                where[key] = lane[name]
         # Where each process runs, for operators and the benchmark (development aid; removed on stop).
         STATE_FILE.parent.mkdir(mode=0o700, exist_ok=True)
-        gateway = f"http://{host}:{ports['gateway']}"
-        state: dict[str, dict[str, Any]] = {name: {"pid": p.pid, "port": ports[name]} for name, p in processes.items()}
+        state: dict[str, dict[str, Any]] = {key: {"pid": p.pid, "port": where[key]} for key, p in processes.items()}
         reachable_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - compared, not bound
         state["gateway"]["url"] = f"http://{reachable_host}:{ports['gateway']}"  # for lmx token, lmx registry import
         STATE_FILE.write_text(json.dumps(state))
-        deadline = time.monotonic() + 60
-        while not _ready(gateway + "/health/ready"):
+        deadline = time.monotonic() + 60 + 15 * (replicas - 1)
+        gateways = [f"http://{host}:{lane['gateway']}" for lane in lanes]
+        while not all(_ready(gateway + "/health/ready") for gateway in gateways):
             if stopping or time.monotonic() > deadline or any(p.poll() is not None for p in processes.values()):
                 print("the stack did not become ready; stopping", file=sys.stderr)
                 return 1
             time.sleep(0.3)
-        _banner(gateway, ports, host, credentials)
+        _banner(issuer, ports, host, credentials)
+        if replicas > 1:
+            print(f"  {replicas} replicas of each; their ports: {json.dumps(where)}", flush=True)
         while not stopping:
             for name, process in processes.items():
                 if process.poll() is not None:

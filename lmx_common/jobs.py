@@ -15,14 +15,22 @@ periodic(...)`` block lasts (a service's lifespan):
 - Leaving the block (shutdown) stops the job at a safe point: a step under way may finish (at most
   ``STOP_GRACE_SECONDS``; each step is one transaction, so one cut off is rolled back whole), and no
   new step starts. The jobs start only once the database schema is at head (lmx_common/lifecycle.py).
+
+Every replica of a service runs every job (docs/operations.md, "Several replicas"); how each job
+does its work once across replicas is ADR 0031. A job that must not run in two places at once takes
+:func:`job_lock` as the first statement of its transaction.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from lmx_common import metrics, telemetry
 
@@ -98,3 +106,27 @@ async def periodic(name: str, interval: float, step: Step, logger: logging.Logge
     finally:
         job.stop()
         await stop_at_safe_point(task, STOP_GRACE_SECONDS)
+
+
+def lock_key(name: str) -> int:
+    """A job's PostgreSQL advisory-lock key: a signed 64-bit number derived from its name (stable
+    across processes and releases, unlike Python's hash())."""
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+async def job_lock(session: AsyncSession, name: str, *, wait: bool = False) -> bool:
+    """Try to take the job's lock for the rest of the session's transaction; False when another
+    process holds it (then this round has nothing to do: the holder does the work). ``wait``: wait
+    for the holder to finish instead (a command an operator runs), always True.
+
+    PostgreSQL: ``pg_try_advisory_xact_lock``, released at commit or rollback, and by the server when
+    the process dies (its connection goes), so a replica killed mid-run never leaves it held. SQLite
+    (one process, one writer): always True.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    if wait:
+        await session.execute(select(func.pg_advisory_xact_lock(lock_key(name))))
+        return True
+    taken = (await session.execute(select(func.pg_try_advisory_xact_lock(lock_key(name))))).scalar_one()
+    return bool(taken)

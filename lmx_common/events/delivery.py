@@ -10,6 +10,10 @@ Observed (ADR 0029): each round is a job run (``job="webhook-delivery"``: runs, 
 success; a trace of its own), each attempt a CLIENT span and a count by outcome
 (``lmx_webhook_delivery_attempts_total``), and at most every ``SAMPLE_SECONDS`` the sequencer's
 backlog and lag and the pending and dead-lettered deliveries are read into gauges.
+
+Every replica runs a worker: sequencing is serialised by the feed-head row lock (outbox.sequence),
+claims by ``SELECT ... FOR UPDATE SKIP LOCKED`` and the lease, so each delivery is sent by one
+replica at a time (ADR 0031).
 """
 
 from __future__ import annotations
@@ -140,6 +144,8 @@ class DeliveryWorker:
         jobs = await self._claim()
         if not jobs:
             return 0
+        if len(jobs) >= self.settings.webhook_batch_size:
+            self._wake.set()  # a full batch: more may be due, go round again at once (a soak fell behind)
         limit = asyncio.Semaphore(self.settings.webhook_concurrency)
 
         async def attempt(job: _Job) -> tuple[_Job, int | None, str | None]:
@@ -177,24 +183,33 @@ class DeliveryWorker:
         now = datetime.now(UTC)
         lease_until = now + timedelta(seconds=self.settings.webhook_lease_seconds)
         async with self.database.sessionmaker() as session, session.begin():
-            due = (
-                await session.execute(
-                    select(d.id)
-                    .where(d.status == PENDING, d.next_attempt_at <= now)
-                    .order_by(d.next_attempt_at, d.position)
-                    .limit(self.settings.webhook_batch_size)
-                )
-            ).scalars()
-            claimed: list[int] = []
-            for delivery_id in list(due):
-                # Another replica may have claimed it meanwhile: the condition decides.
-                result = await session.execute(
-                    update(d)
-                    .where(d.id == delivery_id, d.status == PENDING, d.next_attempt_at <= now)
-                    .values(next_attempt_at=lease_until)
-                )
-                if result.rowcount == 1:  # type: ignore[attr-defined]
-                    claimed.append(delivery_id)
+            # PostgreSQL: FOR UPDATE SKIP LOCKED, so replicas claiming at the same moment take
+            # different deliveries instead of queueing behind each other's row locks (ADR 0031).
+            # SQLite ignores it (one writer). The lease in the UPDATE is what survives the commit.
+            due = list(
+                (
+                    await session.execute(
+                        select(d.id)
+                        .where(d.status == PENDING, d.next_attempt_at <= now)
+                        .order_by(d.next_attempt_at, d.position)
+                        .limit(self.settings.webhook_batch_size)
+                        .with_for_update(skip_locked=True)
+                    )
+                ).scalars()
+            )
+            if not due:
+                return []
+            # The condition still decides (a replay or unsubscribe may have committed meanwhile).
+            claimed = list(
+                (
+                    await session.execute(
+                        update(d)
+                        .where(d.id.in_(due), d.status == PENDING, d.next_attempt_at <= now)
+                        .values(next_attempt_at=lease_until)
+                        .returning(d.id)
+                    )
+                ).scalars()
+            )
             if not claimed:
                 return []
             rows = (

@@ -49,7 +49,7 @@ from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lmx_common.db import Database
-from lmx_common.jobs import periodic
+from lmx_common.jobs import job_lock, periodic
 from services.registry import processing_log
 from services.registry.config import RegistrySettings
 from services.registry.fields import PERSONAL_COLUMNS
@@ -249,8 +249,20 @@ async def anonymise_departed(
     return len(ids)
 
 
-async def run_once(database: Database, settings: RegistrySettings, retention_days: int | None = None) -> int:
+RETENTION_LOCK = "registry-retention"
+
+
+async def run_once(
+    database: Database, settings: RegistrySettings, retention_days: int | None = None, *, wait: bool = False
+) -> int:
+    """One run in one transaction. With several replicas on one PostgreSQL only one runs at a time
+    (an advisory lock; a replica that finds it taken skips the round): two at once would each
+    anonymise the same registrations (two processing-log records, the version bumped twice) and
+    generalise from snapshots that miss each other's rows (ADR 0031). ``wait``: wait for a run in
+    progress elsewhere, then run (``lmx registry anonymise``)."""
     async with database.sessionmaker() as session, session.begin():
+        if not await job_lock(session, RETENTION_LOCK, wait=wait):
+            return 0
         count = await anonymise_departed(
             session,
             settings.retention_days if retention_days is None else retention_days,
