@@ -347,9 +347,15 @@ def registry_env(stack: Any, **extra: str) -> dict[str, str]:
         "REGISTRY_SHUTDOWN_DELAY_SECONDS": str(DRAIN_DELAY),
         "REGISTRY_SHUTDOWN_TIMEOUT_SECONDS": "20",
         "REGISTRY_EVENT_POLL_SECONDS": "0.1",
+        # The shared database holds every other test's registrations: this process must not anonymise
+        # (or delete) any of them; the test is about its requests.
+        "REGISTRY_ANONYMISE_INTERVAL_SECONDS": "0",
     } | extra
 
 
+# A second process on the session's database: PostgreSQL only (SQLite is the embedded, one-process default;
+# a second process on the shared SQLite files broke later tests' connections).
+@pytest.mark.postgres
 async def test_sigterm_to_a_service_under_load_loses_no_accepted_request(stack: Any, tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -363,6 +369,9 @@ async def test_sigterm_to_a_service_under_load_loses_no_accepted_request(stack: 
     await assert_stored(stack.database_urls["registry"], load.created)
 
 
+# A second process on the session's database: PostgreSQL only (SQLite is the embedded, one-process default;
+# a second process on the shared SQLite files broke later tests' connections).
+@pytest.mark.postgres
 async def test_sigterm_to_the_gateway_under_load_loses_no_accepted_request(stack: Any, tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
