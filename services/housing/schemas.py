@@ -374,8 +374,60 @@ class FairShareTotals(CamelModel):
     exact: bool = Field(description="Whether obligation, gap and fulfilment are the true figures.")
 
 
+FAIR_SHARE_EXAMPLE: dict[str, Any] = {
+    "regionCode": "west-brabant",
+    "regionName": "Regio West-Brabant",
+    "regionKind": "region",
+    "asOf": "2026-11-30T09:00:00Z",
+    "stale": False,
+    "laggingFactor": 0.8,
+    "laggingBelow": 0.5114,
+    "disclosureControl": {"method": "cell-key", "threshold": 5, "maximumDeviation": 2},
+    "economicLocationIds": ["wb-moerdijk-logistics-park"],
+    "pools": [{"economicLocationId": "wb-moerdijk-logistics-park", "working": {"count": 311, "exact": False}}],
+    "totals": {
+        "obligation": 2614.0,
+        "operationalBeds": 1671,
+        "pipelineBeds": {"planned": 120, "permitGranted": 60, "underConstruction": 80},
+        "gap": 943.0,
+        "fulfilment": 0.6393,
+        "exact": False,
+    },
+    "items": [
+        {
+            "municipalityCode": "GM0758",
+            "municipalityName": "Breda",
+            "workingMigrants": {"count": 412, "exact": True},
+            "regionalShare": 46.65,
+            "obligation": 458.65,
+            "operationalBeds": 310,
+            "pipelineBeds": {"planned": 40, "permitGranted": 0, "underConstruction": 24},
+            "gap": 148.65,
+            "fulfilment": 0.6759,
+            "status": "on-track",
+            "exact": False,
+        },
+        {
+            "municipalityCode": "GM1655",
+            "municipalityName": "Halderberge",
+            "workingMigrants": {"count": 96, "exact": False},
+            "regionalShare": 15.55,
+            "obligation": 111.55,
+            "operationalBeds": 40,
+            "pipelineBeds": {"planned": 0, "permitGranted": 0, "underConstruction": 0},
+            "gap": 71.55,
+            "fulfilment": 0.3586,
+            "status": "lagging",
+            "exact": False,
+        },
+    ],
+}
+
+
 class FairShareReport(CamelModel):
     """The fair share of each member municipality, from the registry's statistics as of ``asOf``."""
+
+    model_config = ConfigDict(json_schema_extra=examples(FAIR_SHARE_EXAMPLE))
 
     region_code: str
     region_name: str
@@ -419,6 +471,41 @@ class AtRiskMunicipality(CamelModel):
 
 class AtRiskReport(CamelModel):
     """Locations whose landlord lost its certificate, with the residents affected (registry as of ``asOf``)."""
+
+    model_config = ConfigDict(
+        json_schema_extra=examples(
+            {
+                "municipalityCode": None,
+                "regionCode": "west-brabant",
+                "asOf": "2026-11-30T09:00:00Z",
+                "stale": False,
+                "disclosureControl": {"method": "cell-key", "threshold": 5, "maximumDeviation": 2},
+                "locations": 1,
+                "beds": 48,
+                "residentsAffected": {"count": 37, "exact": False},
+                "municipalities": [
+                    {
+                        "municipalityCode": "GM1655",
+                        "locations": 1,
+                        "beds": 48,
+                        "residentsAffected": {"count": 37, "exact": False},
+                    }
+                ],
+                "items": [
+                    {
+                        "id": "wb-gm1655-01",
+                        "municipalityCode": "GM1655",
+                        "name": "Logeerhuis Havenweg",
+                        "status": "operational",
+                        "beds": 48,
+                        "landlordKvkNumber": "71230102",
+                        "residentsAffected": {"count": 37, "exact": False},
+                        "risks": [RISK_EXAMPLE],
+                    }
+                ],
+            }
+        )
+    )
 
     municipality_code: str | None
     region_code: str | None

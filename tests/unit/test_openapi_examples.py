@@ -24,12 +24,8 @@ from lmx_common.schemas import CamelInput, Examples
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 JSON_MEDIA = re.compile(r"^application/([a-z0-9.+-]+\+)?json$")
 
-STATISTICS = "statistics answers: examples follow the disclosure redesign (issue 11)"
 # Answers that have no example yet, each with its reason. An entry that gains an example must go.
-WITHOUT_EXAMPLE: dict[tuple[str, str], str] = {
-    ("housing", "FairShareReport"): STATISTICS,
-    ("housing", "AtRiskReport"): STATISTICS,
-}
+WITHOUT_EXAMPLE: dict[tuple[str, str], str] = {}
 # Bodies whose example is given per property (every required one, down to the leaves): a whole one would
 # hold an address's key `postcode`, which the NL GOV linter takes for the method `post`
 # (nlgov:problem-invalid-input selects every key below `paths` matching put|post|patch, $refs resolved).
