@@ -8,4 +8,4 @@ this one, and its `config.VERSION` points at it; the header and the document sti
 
 from __future__ import annotations
 
-API_VERSION = "0.2.0"
+API_VERSION = "0.3.0"

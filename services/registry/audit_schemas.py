@@ -31,7 +31,7 @@ LOGBOEK_RECORD_EXAMPLE: dict[str, Any] = {
         "span_id": "53995c3f42cd8ad8",
         "entity": "urn:oin:00000099000000900758",
     },
-    "resource": {"attributes": {"service.name": "lmx-registry", "service.version": "0.2.0"}},
+    "resource": {"attributes": {"service.name": "lmx-registry", "service.version": "0.3.0"}},
     "attributes": {
         "dpl.core.processing_activity_id": "urn:lmx:processing-activity:lmx-information-point",
         "dpl.core.data_subject_id": "6f1c2b3a-8d4e-4f5a-9b6c-7d8e9f0a1b2c",
