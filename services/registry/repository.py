@@ -244,6 +244,26 @@ async def active_by_municipality(
     return {code: _cell(*values) for code, *values in (await session.execute(query)).all()}
 
 
+async def active_totals(
+    session: AsyncSession,
+    side: Literal["work", "residence"],
+    work_codes: Sequence[str] | None,
+    own_codes: Sequence[str] | None = None,
+) -> dict[str, Cell]:
+    """The work x residence table's row (side "work") or column (side "residence") totals, over the
+    active registrations working in work_codes (or all), from the per-pair counts (ADR 0017)."""
+    counts = RegistrationActiveCount
+    column = getattr(counts, f"{side}_municipality_code")
+    conditions = [counts.active > 0]
+    if work_codes is not None:
+        conditions.append(counts.work_municipality_code.in_(work_codes))
+    own = _own_sums(
+        own_codes, counts.work_municipality_code, counts.residence_municipality_code, counts.active, counts.key_sum
+    )
+    query = select(column, func.sum(counts.active), func.sum(counts.key_sum), *own).where(*conditions).group_by(column)
+    return {code: _cell(*values) for code, *values in (await session.execute(query)).all()}
+
+
 async def flows_by_residence(
     session: AsyncSession,
     event: Literal["arrival", "departure"],
