@@ -30,8 +30,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import lru_cache
+from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
+from sqlalchemy import ColumnElement, case, literal
 
 from lmx_common.schemas import CamelModel
 
@@ -125,6 +127,21 @@ class PTable:
             return values[bisect_right(bounds, key)]
         deviations, bounds = self._large  # rows look alike up here: deviations from n
         return n + deviations[bisect_right(bounds, key)]
+
+    def sql(self, n: Any, key: Any) -> ColumnElement[Any]:
+        """The same lookup as :meth:`published`, as an SQL expression over a count and a cell key
+        (already reduced mod 2^32), so a national table is perturbed where its cells are counted."""
+
+        def pick(values: tuple[int, ...], bounds: tuple[int, ...]) -> ColumnElement[Any]:
+            if not bounds:
+                return literal(values[0])
+            return case(
+                *((key < b, literal(v)) for v, b in zip(values, bounds, strict=False)), else_=literal(values[-1])
+            )
+
+        deviations, bounds = self._large
+        large = n + pick(deviations, bounds)
+        return case(*((n == i, pick(*row)) for i, row in enumerate(self._small)), else_=large)
 
     def preimage(self, value: int) -> range:
         """Every true count that can be published as ``value`` (what an outsider can infer from it)."""

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lmx_common.auth import Principal
 from lmx_common.db import insert_rows
+from lmx_common.disclosure import KEY_RANGE, PTable
 from services.registry.models import (
     Municipality,
     ProcessingLogRecord,
@@ -320,6 +321,35 @@ async def work_residence_pairs(
         for text_ in residences.split(","):
             residence, count, key_sum = text_.split(":")
             cells.append((work, residence, int(count), int(key_sum)))
+    return cells
+
+
+async def work_residence_published(
+    session: AsyncSession, work_codes: Sequence[str] | None, own_codes: Sequence[str] | None, table: PTable
+) -> list[tuple[str, str, int, bool]]:
+    """(work, residence, published count, exact?) of every pair published above 0 to a caller that does
+    not see every count exactly: the caller's own pairs exactly, the others perturbed by the ptable in
+    the query itself (PTable.sql), so ~100,000 cells are looked up where they are counted."""
+    counts = RegistrationActiveCount
+    work_col, residence_col = counts.work_municipality_code, counts.residence_municipality_code
+    perturbed = table.sql(counts.active, counts.key_sum % KEY_RANGE)
+    own = or_(work_col.in_(own_codes), residence_col.in_(own_codes)) if own_codes else false()
+    value = case((own, counts.active), else_=perturbed)
+    conditions = [counts.active > 0]
+    if work_codes is not None:
+        conditions.append(work_col.in_(work_codes))
+    pairs = select(
+        work_col.label("w"), residence_col.label("r"), value.label("v"), case((own, "1"), else_="0").label("o")
+    ).where(*conditions)
+    inner = pairs.subquery()
+    shown = select(inner).where(or_(inner.c.v > 0, inner.c.o == "1")).order_by(inner.c.w, inner.c.r).subquery()
+    item = shown.c.r + ":" + sql_cast(shown.c.v, String) + ":" + shown.c.o
+    query = select(shown.c.w, func.aggregate_strings(item, ",")).group_by(shown.c.w).order_by(shown.c.w)
+    cells = []
+    for work, residences in await session.execute(query):
+        for text_ in residences.split(","):
+            residence, count, exact = text_.split(":")
+            cells.append((work, residence, int(count), exact == "1"))
     return cells
 
 

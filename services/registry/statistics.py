@@ -209,24 +209,20 @@ async def work_residence(
     if work_municipality_code is not None:
         work_codes = [c for c in (work_codes or [work_municipality_code]) if c == work_municipality_code]
     who = viewer(principal, table)
-    cells = await repository.work_residence_pairs(session, work_codes, None)
     row_cells = await repository.active_totals(session, "work", work_codes, who.own_codes)
     col_cells = await repository.active_totals(session, "residence", work_codes, who.own_codes)
     view = who.view
     keys = view.with_keys
     published: list[tuple[str, str, int, bool, int]] = []
     append = published.append
-    perturb = table.published
     if view.exact:
-        for work, residence, n, key_sum in cells:
+        for work, residence, n, key_sum in await repository.work_residence_pairs(session, work_codes, None):
             append((work, residence, n, True, key_sum % KEY_RANGE if keys else -1))
     else:
-        own = set(who.own_codes or ())
-        for work, residence, n, key_sum in cells:
-            if own and (work in own or residence in own):
-                append((work, residence, n, True, -1))
-            elif value := perturb(n, key_sum % KEY_RANGE):
-                append((work, residence, value, False, -1))
+        for work, residence, value, exact in await repository.work_residence_published(
+            session, work_codes, who.own_codes, table
+        ):
+            append((work, residence, value, exact, -1))
 
     def totals(lines: dict[str, Cell]) -> list[tuple[str, int, bool, int]]:
         out = []

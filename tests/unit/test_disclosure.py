@@ -124,3 +124,22 @@ def test_a_callers_own_records_are_an_exact_part_and_the_rest_keeps_its_own_draw
     assert view.split_value(7, 99, 7, 99) == (7, True)
     assert view.split_value(0, 0, 0, 0) == (0, False)  # an empty cell is not "exactly nobody"
     assert Disclosure(TABLE, exact=True).split_value(0, 0) == (0, True)
+
+
+def test_the_sql_lookup_publishes_what_published_does() -> None:
+    """PTable.sql is the same table as PTable.published, evaluated by the database (SQLite here; the
+    statistics tests run it on PostgreSQL too)."""
+    import sqlite3
+
+    from sqlalchemy import Integer, column, create_engine, select, table
+
+    counts = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 50, 1000]
+    rows = [(n, k) for n in counts for k in KEYS[::400]]
+    engine = create_engine("sqlite://", module=sqlite3)
+    n, k = column("n", Integer), column("k", Integer)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("CREATE TABLE cells (n INTEGER, k INTEGER)")
+        conn.exec_driver_sql("INSERT INTO cells VALUES (?, ?)", rows)
+        query = select(n, k, TABLE.sql(n, k)).select_from(table("cells"))
+        got = [(a, b, c) for a, b, c in conn.execute(query)]
+    assert got == [(a, b, TABLE.published(a, b)) for a, b in rows]
