@@ -31,6 +31,15 @@ class Registration(Base):
         Index("ix_registrations_status_residence", "status", "residence_municipality_code"),
         Index("ix_registrations_work_residence", "work_municipality_code", "residence_municipality_code"),
         Index("ix_registrations_housing_location", "housing_location_id"),
+        # The economic-location statistics (the fair share's pools) read only these three columns.
+        Index(
+            "ix_registrations_active_economic_location",
+            "economic_location_id",
+            "work_municipality_code",
+            "record_key",
+            postgresql_where=text("status = 'active' AND economic_location_id IS NOT NULL"),
+            sqlite_where=text("status = 'active' AND economic_location_id IS NOT NULL"),
+        ),
         Index("ix_registrations_departure_date", "departure_date"),
         Index("ix_registrations_arrival_date", "arrival_date"),
         # One active registration per person: the check in the service answers 409, this index makes

@@ -128,10 +128,21 @@ def upgrade() -> None:
         f"AND r.{R} = registration_active_counts.{R}), 0)"
     )
     _create_triggers(postgres, with_keys=True)
+    # The economic-location statistics (the fair share's pools) from the index alone: a seq scan of
+    # 1,000,000 registrations took ~150 ms.
+    active_located = sa.text("status = 'active' AND economic_location_id IS NOT NULL")
+    op.create_index(
+        "ix_registrations_active_economic_location",
+        "registrations",
+        ["economic_location_id", "work_municipality_code", "record_key"],
+        postgresql_where=active_located,
+        sqlite_where=active_located,
+    )
 
 
 def downgrade() -> None:
     postgres = op.get_bind().dialect.name == "postgresql"
+    op.drop_index("ix_registrations_active_economic_location", table_name="registrations")
     _drop_triggers(postgres)
     if postgres:
         op.drop_column("registration_active_counts", "key_sum")
