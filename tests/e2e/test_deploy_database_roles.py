@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 
 from lmx_cli.reference import load_all
 from lmx_common.migrations import upgrade
-from tests.conftest import POSTGRES_URL, require_postgres
+from tests.conftest import IN_CI, POSTGRES_URL, require_postgres
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPONENTS = ("gateway", "registry", "certification", "housing")
@@ -86,6 +86,8 @@ def test_owner_migrates_and_each_component_role_has_rows_of_its_own_database_onl
     require_postgres()
     psql = shutil.which("psql")
     if psql is None:
+        if IN_CI:
+            pytest.fail("psql (PostgreSQL's client) is required under CI=true")
         pytest.skip("psql (PostgreSQL's client) is not installed")
     prefix = f"t{uuid.uuid4().hex[:8]}"
     server = make_url(POSTGRES_URL)
